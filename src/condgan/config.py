@@ -1,0 +1,224 @@
+"""One config tree of frozen dataclasses.
+
+Defaults live here; YAML files hold only overrides; `--set section.key=value` overrides those.
+An unknown key is an error that lists the valid ones. The resolved tree is saved as
+`config.json` in every run directory and is enough to rebuild every model.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from condgan.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    name: str = "fashion-mnist"  # fashion-mnist | mnist | kmnist | digits | cifar10 | folder:PATH
+    image_size: int = 0  # 0 = the dataset's own size
+    channels: int = 0  # 0 = the dataset's own (1 grayscale, 3 RGB)
+    download: bool = True  # fetch a named set when it is not on the machine
+    fallback: str = ""  # dataset to use when `name` cannot be had offline (make demo: digits)
+    class_names: tuple[str, ...] = ()  # resolved from the dataset when training starts
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    generator: str = "dcgan"  # mlp | dcgan
+    discriminator: str = "dcgan"  # mlp | dcgan
+    conditioning: str = "projection"  # concat | projection | acgan (ignored when num_classes == 0)
+    num_classes: int = -1  # -1 = from the dataset; 0 = unconditional (vanilla GAN)
+    z_dim: int = 64
+    g_width: int = 32  # channels of the generator's last hidden layer (doubles going up)
+    d_width: int = 32  # channels of the discriminator's first layer (doubles going down)
+    conditional_bn: bool = True  # dcgan G: class-conditional batch norm (else one-hot concat to z)
+    spectral_norm: bool = False  # dcgan D
+    dropout: float = 0.0  # D dropout (mlp's classic value is 0.4)
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    kind: str = "bce"  # bce | lsgan | hinge | wgan-gp
+    r1_gamma: float = 0.0  # R1 penalty weight on real data (0 = off)
+    gp_weight: float = 10.0  # gradient-penalty weight for wgan-gp
+    aux_weight: float = 1.0  # acgan: weight of the auxiliary classification loss
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    steps: int = 0  # generator steps; 0 = not the budget
+    epochs: float = 0.0  # passes over the training set; 0 = not the budget
+    time_budget: float = 0.0  # seconds of training; 0 = not the budget
+    batch_size: int = 64
+    lr: float = 2e-4  # generator learning rate
+    d_lr: float = 0.0  # discriminator learning rate; 0 = same as lr
+    beta1: float = 0.5
+    beta2: float = 0.999
+    d_steps: int = 1  # discriminator steps per generator step
+    ema_decay: float = 0.999  # EMA of the generator's weights, used for sampling (0 = off)
+    seed: int = 0
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    threads: int = 0  # CPU threads for torch; 0 = leave torch's default
+    log_every: int = 50
+    sample_every: int = 500
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 2
+
+
+@dataclass(frozen=True)
+class Config:
+    task: str = "cgan"
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def replace(self, **sections: Any) -> Config:
+        """Return a copy with whole sections or fields of sections replaced:
+        `cfg.replace(train={"steps": 10})`."""
+        return from_dict(_merge(self.to_dict(), sections))
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _coerce(value: Any, annotation: Any, where: str) -> Any:
+    """Check (and losslessly convert) one value against a field's type."""
+    origin = typing.get_origin(annotation)
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{where} must be a list, got {value!r}; write it as [a, b, ...]")
+        return tuple(str(v) for v in value)
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{where} must be true or false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        if isinstance(value, float) and value.is_integer():
+            return int(value)
+        raise ConfigError(f"{where} must be a whole number, got {value!r}")
+    if annotation is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise ConfigError(f"{where} must be a number, got {value!r}")
+    if annotation is str:
+        if isinstance(value, str):
+            return value
+        raise ConfigError(f"{where} must be a string, got {value!r}")
+    return value
+
+
+def _build(cls: type, data: Any, where: str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{where or 'config'} must be a mapping of keys to values, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in data.items():
+        if key not in fields:
+            path = f"{where}.{key}" if where else key
+            valid = ", ".join(sorted(fields))
+            raise ConfigError(f"unknown config key '{path}'; valid keys{' in ' + where if where else ''}: {valid}")
+        path = f"{where}.{key}" if where else key
+        hint = hints[key]
+        if dataclasses.is_dataclass(hint):
+            kwargs[key] = _build(hint, value, path)
+        else:
+            kwargs[key] = _coerce(value, hint, path)
+    return cls(**kwargs)
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    """Build a Config from a (possibly partial) nested dict; unknown keys are errors."""
+    return _build(Config, data, "")
+
+
+def parse_override(text: str) -> dict[str, Any]:
+    """'train.lr=1e-4' -> {'train': {'lr': 0.0001}} (the value is read as YAML)."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not key=value; write it like train.lr=1e-4")
+    key, raw = text.split("=", 1)
+    parts = [p for p in key.strip().split(".") if p]
+    if not parts:
+        raise ConfigError(f"override {text!r} has no key; write it like train.lr=1e-4")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else ""
+    except yaml.YAMLError:
+        value = raw
+    if isinstance(value, str) and _looks_numeric(value):  # YAML 1.1 reads '1e-4' as a string
+        value = float(value)
+    nested: dict[str, Any] = value
+    for part in reversed(parts):
+        nested = {part: nested}
+    return nested
+
+
+def _looks_numeric(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist; pass a YAML file such as configs/fashion-mnist.yaml")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        first = str(exc).splitlines()[0] if str(exc) else "syntax error"
+        raise ConfigError(f"config file {path} is not valid YAML ({first}); fix the file") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"config file {path} must hold a mapping (section: {{key: value}}), got {type(data).__name__}")
+    return _fix_numeric_strings(data)
+
+
+def _fix_numeric_strings(data: Any) -> Any:
+    if isinstance(data, dict):
+        return {k: _fix_numeric_strings(v) for k, v in data.items()}
+    if isinstance(data, str) and _looks_numeric(data) and any(c in data for c in "eE") and "." not in data:
+        return float(data)
+    return data
+
+
+def load_config(
+    yaml_path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), base: dict | None = None
+) -> Config:
+    """Defaults <- base dict <- YAML file <- key=value overrides."""
+    data: dict[str, Any] = dict(base or {})
+    if yaml_path is not None:
+        data = _merge(data, load_yaml(yaml_path))
+    for text in overrides:
+        data = _merge(data, parse_override(text))
+    return from_dict(data)
+
+
+def save_json(config: Config, path: str | Path) -> None:
+    from condgan.checkpoint import atomic_write_text
+
+    atomic_write_text(Path(path), json.dumps(config.to_dict(), indent=2) + "\n")
+
+
+def load_json(path: str | Path) -> Config:
+    return from_dict(json.loads(Path(path).read_text()))
