@@ -59,6 +59,12 @@ class ImageDataset:
     def num_classes(self) -> int:
         return len(self.class_names)
 
+    def batches(self, batch_size: int, seed: int = 0, device="cpu", rank: int = 0, world_size: int = 1):
+        """An endless, resumable stream of (images in [-1, 1], labels) batches."""
+        from condgan.data.loader import InMemoryBatches
+
+        return InMemoryBatches((self.images, self.labels), batch_size, seed, device, rank, world_size)
+
 
 def data_dirs(name: str) -> list[Path]:
     """Folders searched for a named dataset's files, first match wins."""
