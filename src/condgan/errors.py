@@ -24,3 +24,7 @@ class CheckpointError(CondganError):
 
 class TrainingError(CondganError):
     """Training cannot go on (for example a non-finite loss)."""
+
+
+class MetricError(CondganError):
+    """A metric cannot be computed from what it was given (too few samples, mismatched features)."""

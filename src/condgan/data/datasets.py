@@ -12,6 +12,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -19,6 +20,9 @@ import torch
 from condgan.data import download
 from condgan.data.idx import read_idx
 from condgan.errors import ConfigError, DataError
+
+if TYPE_CHECKING:
+    from condgan.data.folder import StreamingImageFolder
 
 FASHION_CLASSES = (
     "t-shirt", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag", "ankle-boot",
@@ -96,7 +100,7 @@ def _load_idx_set(name: str, split: str, classes: tuple[str, ...], allow_downloa
             searched = ", ".join(str(d) for d in data_dirs(name))
             raise DataError(
                 f"dataset {name!r} not found (looked in {searched}); allow downloading or put the IDX files "
-                "in $CONDGAN_DATA/{name}/"
+                f"in $CONDGAN_DATA/{name}/"
             )
         folder = cache_dir() / name
         download.fetch_dataset(name, folder, filenames)
@@ -119,7 +123,8 @@ def _load_idx_set(name: str, split: str, classes: tuple[str, ...], allow_downloa
 def _check_labels(labels: np.ndarray, num_classes: int, source: str) -> None:
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise DataError(
-            f"{source}: labels range {labels.min()}..{labels.max()}, expected 0..{num_classes - 1}; the file is corrupt"
+            f"{source}: labels range {labels.min()}..{labels.max()}, expected 0..{num_classes - 1}; "
+            "the file is corrupt"
         )
 
 
@@ -147,7 +152,9 @@ def _load_cifar10(split: str, allow_download: bool) -> ImageDataset:
     return load_cifar10(split, data_dirs("cifar10"), cache_dir() / "cifar10", allow_download)
 
 
-def _load_folder(path: str, split: str, image_size: int, channels: int) -> ImageDataset:
+def _load_folder(
+    path: str, split: str, image_size: int, channels: int
+) -> ImageDataset | StreamingImageFolder:
     from condgan.data.folder import load_image_folder
 
     return load_image_folder(Path(path), split=split, image_size=image_size, channels=channels)
@@ -169,11 +176,16 @@ def dataset_names() -> list[str]:
 def load_dataset(
     name: str, split: str = "train", image_size: int = 0, channels: int = 0, download: bool = True
 ) -> ImageDataset:
-    """Load a named dataset (or `folder:PATH`) into memory, resized to `image_size` if given."""
+    """Load a named dataset (or `folder:PATH`) into memory, resized to `image_size` if given.
+
+    A folder too big for memory comes back as a `StreamingImageFolder` (same public attributes).
+    """
     if split not in ("train", "test"):
         raise ConfigError(f"unknown split {split!r}; valid splits: train, test")
     if name.startswith("folder:"):
         dataset = _load_folder(name[len("folder:") :], split, image_size, channels)
+        if not isinstance(dataset, ImageDataset):
+            return dataset  # a folder too big for memory: streamed, already at its size and channels
     elif name in DATASETS:
         dataset = DATASETS[name](split, download)
     else:

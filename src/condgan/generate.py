@@ -1,0 +1,138 @@
+"""Load a trained generator from a run directory and ask it for images.
+
+    from condgan import load_generator
+    g = load_generator("runs/demo")
+    images = g.generate(labels=[7, 7, "bag"], seed=0)   # uint8 (3, 28, 28)
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from condgan.checkpoint import latest_checkpoint, load_module_weights
+from condgan.config import Config, load_json
+from condgan.errors import CheckpointError, CondganError, ConfigError
+from condgan.runtime import resolve_device
+
+
+def resolve_run_dir(run: str | Path) -> Path:
+    """A run directory given by path (pretrained:NAME is resolved by condgan.pretrained)."""
+    path = Path(run)
+    if not path.is_dir():
+        raise CheckpointError(f"run directory {path} does not exist; train one with `condgan train --out {path}`")
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{path} has no config.json, so it is not a condgan run directory; check the path")
+    return path
+
+
+def load_config_of(run_dir: Path) -> Config:
+    try:
+        return load_json(run_dir / "config.json")
+    except (ValueError, ConfigError) as exc:
+        raise CheckpointError(f"{run_dir / 'config.json'} is not a valid condgan config ({exc}); restore it") from None
+
+
+def generator_weights_path(run_dir: Path, use_ema: bool = True) -> Path:
+    folder = latest_checkpoint(run_dir)
+    if folder is None:
+        raise CheckpointError(f"{run_dir} has no complete checkpoint yet; train it (or resume it) first")
+    ema = folder / "generator_ema.safetensors"
+    return ema if use_ema and ema.is_file() else folder / "generator.safetensors"
+
+
+class ClassConditionalGenerator:
+    """A trained class-conditional (or unconditional) generator, in eval mode, on one device."""
+
+    def __init__(self, module: nn.Module, config: Config, device: torch.device):
+        self.module = module.to(device).eval()
+        self.config = config
+        self.device = device
+        self.num_classes = config.model.num_classes
+        self.class_names = tuple(config.data.class_names)
+        self.z_dim = config.model.z_dim
+        self.image_size = config.data.image_size
+        self.channels = config.data.channels
+
+    def class_index(self, label: int | str) -> int:
+        """A class by index or by name (case-insensitive); CondganError naming the valid ones."""
+        if not self.num_classes:
+            raise CondganError("this generator is unconditional (num_classes 0); ask for a number of images instead")
+        if isinstance(label, (int, np.integer)) or (isinstance(label, str) and label.strip().lstrip("-").isdigit()):
+            index = int(label)
+            if not 0 <= index < self.num_classes:
+                raise CondganError(f"class index {index} out of range; valid: 0..{self.num_classes - 1}")
+            return index
+        names = [n.lower() for n in self.class_names]
+        if str(label).lower() not in names:
+            raise CondganError(f"unknown class {label!r}; valid classes: {', '.join(self.class_names)}")
+        return names.index(str(label).lower())
+
+    def noise(self, n: int, seed: int | None = 0, truncation: float = 0.0) -> torch.Tensor:
+        """(n, z_dim) standard normal noise; with `truncation` t > 0 values beyond +-t are redrawn."""
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        z = torch.randn(n, self.z_dim, generator=generator)
+        if truncation > 0:
+            outside = z.abs() > truncation
+            while outside.any():
+                z[outside] = torch.randn(int(outside.sum()), generator=generator)
+                outside = z.abs() > truncation
+        return z
+
+    @torch.no_grad()
+    def generate_tensor(self, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 1024) -> torch.Tensor:
+        """float [-1, 1] (N, C, H, W) on the CPU, made in batches."""
+        out = []
+        for start in range(0, z.shape[0], batch_size):
+            zb = z[start : start + batch_size].to(self.device)
+            lb = labels[start : start + batch_size].to(self.device) if labels is not None else None
+            out.append(self.module(zb, lb).float().cpu())
+        return torch.cat(out) if out else torch.zeros(0, self.channels, self.image_size, self.image_size)
+
+    def generate(
+        self,
+        labels: list[int | str] | np.ndarray | None = None,
+        n: int | None = None,
+        seed: int | None = 0,
+        truncation: float = 0.0,
+        as_pil: bool = False,
+        batch_size: int = 1024,
+    ):
+        """Images for the given class labels (names or indices), or `n` images when unconditional.
+
+        Returns uint8 numpy (N, H, W) for grayscale or (N, H, W, C) for RGB; a list of PIL images
+        with `as_pil=True`.
+        """
+        if self.num_classes:
+            if labels is None:
+                raise CondganError(f"pass labels: this generator is conditional ({', '.join(self.class_names)})")
+            label_tensor = torch.tensor([self.class_index(label) for label in labels], dtype=torch.long)
+            count = len(label_tensor)
+        else:
+            if labels is not None:
+                raise CondganError("this generator is unconditional (num_classes 0); pass n instead of labels")
+            if n is None or n < 0:
+                raise CondganError("pass n, the number of images, for an unconditional generator")
+            label_tensor, count = None, n
+        images = self.generate_tensor(self.noise(count, seed, truncation), label_tensor, batch_size)
+        array = images.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8).permute(0, 2, 3, 1).numpy()
+        array = array[..., 0] if self.channels == 1 else array  # (N, H, W) or (N, H, W, C)
+        if as_pil:
+            from PIL import Image
+
+            return [Image.fromarray(a) for a in array]
+        return array
+
+
+def load_generator(run: str | Path, device: str = "auto", use_ema: bool = True) -> ClassConditionalGenerator:
+    """Rebuild a run's generator from its config.json and newest checkpoint (EMA weights by default)."""
+    from condgan.models import build_generator
+
+    run_dir = resolve_run_dir(run)
+    config = load_config_of(run_dir)
+    module = build_generator(config)
+    load_module_weights(module, generator_weights_path(run_dir, use_ema))
+    return ClassConditionalGenerator(module, config, resolve_device(device))

@@ -1,0 +1,88 @@
+"""Adversarial losses as pure functions of D's logits.
+
+Sign convention: every function returns a loss to *minimise*. `d_<kind>(real_logits, fake_logits)`
+is the discriminator's loss, the sum of its loss on real pairs and its loss on generated pairs
+(the seed's definition); `g_<kind>(fake_logits)` is the generator's. Logits are raw scores, any
+shape (PatchGAN maps too); means are taken over all elements.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+from condgan.errors import ConfigError
+
+
+def d_bce(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """BCE(D(x), 1) + BCE(D(G(z)), 0) = E[softplus(-real)] + E[softplus(fake)]."""
+    return F.softplus(-real_logits).mean() + F.softplus(fake_logits).mean()
+
+
+def g_bce(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Non-saturating: BCE(D(G(z)), 1) = E[softplus(-fake)] (Goodfellow et al. 2014, sec. 3)."""
+    return F.softplus(-fake_logits).mean()
+
+
+def d_lsgan(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Least squares (Mao et al. 2017): 0.5 E[(real - 1)^2] + 0.5 E[fake^2]."""
+    return 0.5 * (real_logits - 1).pow(2).mean() + 0.5 * fake_logits.pow(2).mean()
+
+
+def g_lsgan(fake_logits: torch.Tensor) -> torch.Tensor:
+    """0.5 E[(fake - 1)^2]."""
+    return 0.5 * (fake_logits - 1).pow(2).mean()
+
+
+def d_hinge(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge (Lim & Ye 2017; Miyato et al. 2018): E[relu(1 - real)] + E[relu(1 + fake)]."""
+    return F.relu(1 - real_logits).mean() + F.relu(1 + fake_logits).mean()
+
+
+def g_hinge(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-E[fake]."""
+    return -fake_logits.mean()
+
+
+def d_wgan(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Wasserstein critic (Arjovsky et al. 2017): E[fake] - E[real]; add gradient_penalty (wgan-gp)."""
+    return fake_logits.mean() - real_logits.mean()
+
+
+def g_wgan(fake_logits: torch.Tensor) -> torch.Tensor:
+    """-E[fake]."""
+    return -fake_logits.mean()
+
+
+def gradient_penalty(critic: Callable[[torch.Tensor], torch.Tensor], real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """WGAN-GP (Gulrajani et al. 2017): E[(||grad critic(x_hat)|| - 1)^2], x_hat on real-fake lines."""
+    alpha = torch.rand(real.shape[0], *([1] * (real.dim() - 1)), device=real.device, dtype=real.dtype)
+    mixed = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(critic(mixed).sum(), mixed, create_graph=True)
+    return (grad.flatten(1).norm(2, dim=1) - 1).pow(2).mean()
+
+
+def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Tensor:
+    """R1 (Mescheder et al. 2018): 0.5 E[||grad_x D(x)||^2] on real data; weight it by gamma.
+
+    `real_inputs` must have requires_grad=True before D saw them.
+    """
+    (grad,) = torch.autograd.grad(real_logits.sum(), real_inputs, create_graph=True)
+    return 0.5 * grad.flatten(1).pow(2).sum(1).mean()
+
+
+LOSSES: dict[str, tuple[Callable, Callable]] = {
+    "bce": (d_bce, g_bce),
+    "lsgan": (d_lsgan, g_lsgan),
+    "hinge": (d_hinge, g_hinge),
+    "wgan-gp": (d_wgan, g_wgan),
+}
+
+
+def get_loss(kind: str) -> tuple[Callable, Callable]:
+    """(d_loss, g_loss) for a loss name; ConfigError naming the valid ones otherwise."""
+    if kind not in LOSSES:
+        raise ConfigError(f"unknown loss {kind!r}; valid choices: {', '.join(LOSSES)}")
+    return LOSSES[kind]

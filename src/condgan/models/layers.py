@@ -1,0 +1,68 @@
+"""Building blocks shared by the class-conditional models."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+CONDITIONINGS = ("concat", "projection", "acgan")
+
+
+def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(B,) int64 -> (B, num_classes) float."""
+    return F.one_hot(labels, num_classes).to(dtype)
+
+
+class ConditionalBatchNorm2d(nn.Module):
+    """Batch norm whose scale and shift are looked up per class (de Vries et al. 2017)."""
+
+    def __init__(self, num_features: int, num_classes: int):
+        super().__init__()
+        self.norm = nn.BatchNorm2d(num_features, affine=False)
+        self.scale = nn.Embedding(num_classes, num_features)
+        self.shift = nn.Embedding(num_classes, num_features)
+        nn.init.ones_(self.scale.weight)
+        nn.init.zeros_(self.shift.weight)
+
+    def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        out = self.norm(x)  # (B, C, H, W)
+        scale = self.scale(labels)[:, :, None, None]  # (B, C, 1, 1)
+        shift = self.shift(labels)[:, :, None, None]
+        return out * scale + shift
+
+
+class DiscriminatorHead(nn.Module):
+    """Turns D's features into a real/fake logit, conditioned at the output.
+
+    - `concat` / unconditional: a linear layer (the label entered at D's input instead);
+    - `projection`: linear(h) + <embed(y), h> (Miyato & Koyama 2018);
+    - `acgan`: linear(h) for real/fake plus a class head (Odena et al. 2017); D ignores labels.
+    """
+
+    def __init__(self, features: int, num_classes: int, conditioning: str, spectral_norm: bool = False):
+        super().__init__()
+        self.conditioning = conditioning if num_classes else "none"
+        wrap = nn.utils.parametrizations.spectral_norm if spectral_norm else (lambda m: m)
+        self.linear = wrap(nn.Linear(features, 1))
+        if self.conditioning == "projection":
+            self.embed = wrap(nn.Embedding(num_classes, features))
+            nn.init.normal_(self.embed.weight, std=0.02)
+        if self.conditioning == "acgan":
+            self.classifier = wrap(nn.Linear(features, num_classes))
+
+    def forward(self, features: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        logits = self.linear(features).squeeze(1)  # (B,)
+        if self.conditioning == "projection":
+            logits = logits + (self.embed(labels) * features).sum(1)  # (B,)
+        return logits
+
+    def classify(self, features: torch.Tensor) -> torch.Tensor:
+        return self.classifier(features)  # (B, num_classes)
+
+
+def check_conditioning(conditioning: str) -> None:
+    if conditioning not in CONDITIONINGS:
+        from condgan.errors import ConfigError
+
+        raise ConfigError(f"unknown conditioning {conditioning!r}; valid choices: {', '.join(CONDITIONINGS)}")

@@ -1,0 +1,131 @@
+"""`train()`: config -> data -> models -> task -> trainer -> run directory."""
+
+from __future__ import annotations
+
+import shutil
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import torch
+
+from condgan.config import Config, load_json, save_json
+from condgan.data import load_dataset
+from condgan.errors import CheckpointError, ConfigError, DataError
+from condgan.models import build_discriminator, build_generator
+from condgan.runtime import resolve_device, set_threads
+from condgan.tasks import task_class
+from condgan.trainer import Trainer
+
+
+def resolve_config(config: Config, dataset) -> Config:
+    """Fill what the dataset decides: image size, channels, class names, number of classes."""
+    data = replace(
+        config.data,
+        image_size=dataset.image_size,
+        channels=dataset.channels,
+        class_names=tuple(dataset.class_names),
+    )
+    num_classes = config.model.num_classes
+    if num_classes == -1:
+        num_classes = dataset.num_classes
+    elif num_classes not in (0, dataset.num_classes):
+        raise ConfigError(
+            f"model.num_classes is {num_classes} but dataset {dataset.name!r} has {dataset.num_classes} classes; "
+            "use -1 (from the dataset) or 0 (unconditional)"
+        )
+    if num_classes == 0:
+        data = replace(data, class_names=())
+    return replace(config, data=data, model=replace(config.model, num_classes=num_classes))
+
+
+def load_training_data(config: Config, log=print) -> tuple[Config, object]:
+    """The training split, and the config naming the set used: `data.fallback` (said in one line)
+    stands in when `data.name` cannot be had."""
+    d = config.data
+    try:
+        return config, load_dataset(d.name, "train", d.image_size, d.channels, download=d.download)
+    except DataError as exc:
+        if not d.fallback:
+            raise
+        log(f"condgan: {d.name} unavailable ({exc}); falling back to {d.fallback}")
+        dataset = load_dataset(d.fallback, "train", d.image_size, d.channels, download=False)
+        return replace(config, data=replace(d, name=d.fallback, fallback="")), dataset
+
+
+def total_steps(config: Config, batches_per_epoch: int) -> int | None:
+    t = config.train
+    limits = []
+    if t.steps:
+        limits.append(t.steps)
+    if t.epochs:
+        limits.append(max(1, int(t.epochs * batches_per_epoch / t.d_steps)))
+    if not limits and not t.time_budget:
+        raise ConfigError("no training budget; set --steps, --epochs or --time-budget (train.steps/epochs/time_budget)")
+    return min(limits) if limits else None
+
+
+def prepare_run_dir(out: Path, force: bool, resume: bool) -> None:
+    if resume:
+        if not (out / "config.json").is_file():
+            raise CheckpointError(f"cannot resume: {out} is not a run directory (no config.json); check the path")
+        return
+    if out.exists() and any(out.iterdir()):
+        if not force:
+            raise ConfigError(f"run directory {out} already exists; pass --force to overwrite it or --resume to continue")
+        if not (out / "config.json").is_file() and not force:
+            raise ConfigError(f"{out} is not a run directory; choose another --out")
+        shutil.rmtree(out)
+    out.mkdir(parents=True, exist_ok=True)
+
+
+def build_task(config: Config, device: torch.device):
+    generator = build_generator(config).to(device)
+    discriminator = build_discriminator(config).to(device)
+    return task_class(config.task)(config, generator, discriminator)
+
+
+def train(
+    config: Config | None = None,
+    out: str | Path = "runs/condgan",
+    resume: bool = False,
+    force: bool = False,
+    progress: bool = True,
+    log=None,
+) -> Path:
+    """Train a model described by `config` into the run directory `out`; return its path.
+
+    With `resume=True` the run's own config.json is used (budget fields may be raised by
+    `config`), and training continues from its newest checkpoint.
+    """
+    log = log or (lambda msg: print(msg, file=sys.stderr))
+    out = Path(out)
+    prepare_run_dir(out, force, resume)
+    if resume:
+        saved = load_json(out / "config.json")
+        config = saved if config is None else replace(saved, train=replace(saved.train, **_budget(config)))
+    config = config or Config()
+    set_threads(config.train.threads)
+    torch.manual_seed(config.train.seed)
+    device = resolve_device(config.train.device)
+    config, dataset = load_training_data(config, log)
+    config = resolve_config(config, dataset)
+    save_json(config, out / "config.json")
+    task = build_task(config, device)
+    batches = dataset.batches(config.train.batch_size, seed=config.train.seed, device=device)
+    trainer = Trainer(task, config.train, out, batches, progress=progress)
+    if resume:
+        step = trainer.resume()
+        log(f"condgan: resuming {out} from step {step}")
+    summary = trainer.fit(total_steps(config, batches.batches_per_epoch), config.train.time_budget)
+    from condgan.plots import loss_curves
+
+    if (out / "metrics.jsonl").is_file():
+        loss_curves(out / "metrics.jsonl", out / "losses.png")
+    log(f"condgan: trained {summary['steps']} steps in {summary['seconds']:.0f}s -> {out}")
+    return out
+
+
+def _budget(config: Config) -> dict:
+    t = config.train
+    return {k: getattr(t, k) for k in ("steps", "epochs", "time_budget") if getattr(t, k)}

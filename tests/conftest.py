@@ -1,0 +1,44 @@
+"""Shared fixtures: small real data, a tiny trained run, quiet thread settings."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import pytest  # noqa: E402
+import torch  # noqa: E402
+
+torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+from condgan.config import load_config  # noqa: E402
+
+SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
+
+
+def tiny_config(*overrides: str):
+    """A fast MLP cGAN on scikit-learn's 8x8 digits (real data, embedded, seconds to train)."""
+    return load_config(
+        overrides=[
+            "data.name=digits",
+            "model.generator=mlp",
+            "model.discriminator=mlp",
+            "model.conditioning=concat",
+            "model.z_dim=16",
+            "train.batch_size=32",
+            "train.log_every=1",
+            "train.sample_every=0",
+            "train.checkpoint_every=0",
+            *overrides,
+        ]
+    )
+
+
+@pytest.fixture(scope="session")
+def trained_run(tmp_path_factory):
+    """A digits run trained for 300 steps: shared by the sampling, CLI and generate tests."""
+    from condgan.training import train
+
+    out = tmp_path_factory.mktemp("runs") / "digits"
+    train(tiny_config("train.steps=300", "train.log_every=50"), out=out, progress=False, log=lambda m: None)
+    return out

@@ -1,0 +1,52 @@
+import math
+
+import pytest
+import torch
+
+from condgan import losses
+from condgan.errors import ConfigError
+
+
+def test_bce_on_known_logits():
+    real, fake = torch.tensor([0.0]), torch.tensor([0.0])
+    # D(x) = D(G(z)) = 0.5: each BCE term is log 2, and D's loss is their sum (the seed's definition)
+    assert losses.d_bce(real, fake).item() == pytest.approx(2 * math.log(2))
+    assert losses.g_bce(fake).item() == pytest.approx(math.log(2))
+    # a confident, correct D has a small loss; the non-saturating G loss is then large
+    assert losses.d_bce(torch.tensor([10.0]), torch.tensor([-10.0])).item() < 1e-3
+    assert losses.g_bce(torch.tensor([-10.0])).item() == pytest.approx(10.0, abs=1e-3)
+
+
+def test_bce_matches_torch_reference():
+    real, fake = torch.randn(16), torch.randn(16)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits
+    expected = bce(real, torch.ones(16)) + bce(fake, torch.zeros(16))
+    assert losses.d_bce(real, fake).item() == pytest.approx(expected.item(), rel=1e-6)
+    assert losses.g_bce(fake).item() == pytest.approx(bce(fake, torch.ones(16)).item(), rel=1e-6)
+
+
+def test_lsgan_hinge_wgan_on_known_values():
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, -2.0])
+    assert losses.d_lsgan(real, fake).item() == pytest.approx(0.5 * (0 + 4) / 2 + 0.5 * (0 + 4) / 2)
+    assert losses.g_lsgan(fake).item() == pytest.approx(0.5 * (1 + 9) / 2)
+    assert losses.d_hinge(real, fake).item() == pytest.approx((0 + 0) / 2 + (1 + 0) / 2)
+    assert losses.g_hinge(fake).item() == pytest.approx(1.0)
+    assert losses.d_wgan(real, fake).item() == pytest.approx(-1.0 - 2.0)
+    assert losses.g_wgan(fake).item() == pytest.approx(1.0)
+
+
+def test_gradient_penalty_of_a_linear_critic():
+    weight = torch.tensor([3.0, 4.0])  # ||grad|| = 5 everywhere, so the penalty is (5 - 1)^2
+    penalty = losses.gradient_penalty(lambda x: x @ weight, torch.randn(8, 2), torch.randn(8, 2))
+    assert penalty.item() == pytest.approx(16.0)
+
+
+def test_r1_penalty_of_a_quadratic_critic():
+    x = torch.randn(4, 3, requires_grad=True)
+    logits = (x**2).sum(1)  # grad = 2x, so 0.5 E||2x||^2 = 2 E||x||^2
+    assert losses.r1_penalty(logits, x).item() == pytest.approx(2 * x.detach().pow(2).sum(1).mean().item(), rel=1e-5)
+
+
+def test_unknown_loss_lists_choices():
+    with pytest.raises(ConfigError, match="valid choices: bce, lsgan, hinge, wgan-gp"):
+        losses.get_loss("nope")
