@@ -34,7 +34,7 @@ def main() -> None:
     evaluator = train_and_cache(args.dataset, 0, 0, default_cache_root())
     seconds = time.perf_counter() - started
     info = evaluator.info
-    cache_file = default_cache_root() / cache_key(args.dataset, info["image_size"], info["channels"])
+    stem = default_cache_root() / cache_key(args.dataset, info["image_size"], info["channels"])
     result = {
         "dataset": args.dataset,
         "test_accuracy": round(info["test_accuracy"], 4),
@@ -43,7 +43,7 @@ def main() -> None:
         "parameters": info["parameters"],
         "architecture": info["architecture"],
         "evaluator_version": EVALUATOR_VERSION,
-        "cache_file": str(cache_file),
+        "cache_file": str(stem.with_suffix(".safetensors")),
         "threads": args.threads,
         "torch": torch.__version__,
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",

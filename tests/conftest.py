@@ -36,9 +36,9 @@ def tiny_config(*overrides: str):
 
 @pytest.fixture(scope="session")
 def trained_run(tmp_path_factory):
-    """A digits run trained for 300 steps: shared by the sampling, CLI and generate tests."""
+    """A digits run trained for 800 steps: shared by the sampling, CLI and generate tests."""
     from condgan.training import train
 
     out = tmp_path_factory.mktemp("runs") / "digits"
-    train(tiny_config("train.steps=300", "train.log_every=50"), out=out, progress=False, log=lambda m: None)
+    train(tiny_config("train.steps=800", "train.log_every=100"), out=out, progress=False, log=lambda m: None)
     return out

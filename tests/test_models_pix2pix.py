@@ -21,9 +21,7 @@ from condgan.models.resnet import ResnetGenerator
 from condgan.models.unet import UNetGenerator
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pix2pix_reference"
-needs_fixtures = pytest.mark.skipif(
-    not FIXTURES.is_dir(), reason=f"reference pix2pix fixtures not found at {FIXTURES}"
-)
+needs_fixtures = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"reference pix2pix fixtures not found at {FIXTURES}")
 
 
 def load_generator_fixture(name: str, **changes: object) -> tuple[nn.Module, dict]:
@@ -78,8 +76,7 @@ def test_reference_discriminator_reproduces_reference_output(name: str) -> None:
 def test_dataparallel_prefix_and_legacy_instance_norm_buffers_are_accepted() -> None:
     _, io = load_generator_fixture("unet_128")  # instance norm
     state = {
-        f"module.{key}": value
-        for key, value in read_reference_checkpoint(FIXTURES / "unet_128_net_G.pth").items()
+        f"module.{key}": value for key, value in read_reference_checkpoint(FIXTURES / "unet_128_net_G.pth").items()
     }
     state["module.model.model.1.model.3.model.2.running_mean"] = torch.zeros(32)  # saved by PyTorch < 0.4
     fresh = reference_generator("unet_128", 1, 3, 8, "instance", False)
@@ -111,9 +108,7 @@ def test_generator_with_wrong_options_names_key_shapes_and_option(
 
 @needs_fixtures
 def test_discriminator_with_wrong_options_names_key_shapes_and_option() -> None:
-    with pytest.raises(
-        CheckpointError, match=r"'model\.11\.weight' \(checkpoint \(1, 64, 4, 4\), model \(64, 64"
-    ):
+    with pytest.raises(CheckpointError, match=r"'model\.11\.weight' \(checkpoint \(1, 64, 4, 4\), model \(64, 64"):
         load_discriminator_fixture("basic", netD="n_layers", n_layers_D=4)
     with pytest.raises(CheckpointError, match=r"unexpected key 'model\.3\.weight'.*--norm"):
         load_discriminator_fixture("basic", norm="none")
@@ -126,9 +121,7 @@ def test_unexpected_key_is_named() -> None:
     shapes |= {"net.3.num_batches_tracked": (), "net.5.weight": (1, 8, 1, 1)}
     state = {key: torch.zeros(shape) for key, shape in shapes.items()}
     load_reference_state_dict(discriminator, state, "pixel.pth")  # complete: loads
-    with pytest.raises(
-        CheckpointError, match=r"pixel\.pth has unexpected key 'net\.9\.weight' \(checkpoint \(3,\)"
-    ):
+    with pytest.raises(CheckpointError, match=r"pixel\.pth has unexpected key 'net\.9\.weight' \(checkpoint \(3,\)"):
         load_reference_state_dict(discriminator, {**state, "net.9.weight": torch.zeros(3)}, "pixel.pth")
 
 
@@ -183,9 +176,7 @@ def test_unet_256_parameter_count() -> None:
     down += sum(conv_params(c[i - 1], c[i], 4, bias=False) + batch_norm_params(c[i]) for i in range(1, 7))
     down += conv_params(c[6], c[7], 4, bias=False)  # innermost: no norm
     up = conv_params(c[7], c[6], 4, bias=False) + batch_norm_params(c[6])  # innermost: no skip yet
-    up += sum(
-        conv_params(2 * c[i], c[i - 1], 4, bias=False) + batch_norm_params(c[i - 1]) for i in range(1, 7)
-    )
+    up += sum(conv_params(2 * c[i], c[i - 1], 4, bias=False) + batch_norm_params(c[i - 1]) for i in range(1, 7))
     up += conv_params(2 * c[0], 3, 4, bias=True)  # outermost: bias, tanh
     assert down + up == 54_413_955  # "[Network G] Total number of parameters : 54.414 M"
     with torch.device("meta"):
@@ -229,9 +220,7 @@ def test_pixel_discriminator_parameter_count() -> None:
         (lambda: reference_discriminator("pixel", 6, 64), (2, 6, 256, 256), (2, 1, 256, 256)),
     ],
 )
-def test_output_shapes_at_standard_widths(
-    model: Callable[[], nn.Module], in_shape: tuple, out_shape: tuple
-) -> None:
+def test_output_shapes_at_standard_widths(model: Callable[[], nn.Module], in_shape: tuple, out_shape: tuple) -> None:
     with torch.device("meta"):  # shapes only, no arithmetic
         output = model()(torch.empty(in_shape))
     assert tuple(output.shape) == out_shape

@@ -43,16 +43,16 @@ def test_run_directory_contents(trained_run):
     config = json.loads((trained_run / "config.json").read_text())
     assert config["model"]["num_classes"] == 10 and config["data"]["image_size"] == 8
     assert config["data"]["class_names"] == [str(i) for i in range(10)]
-    folder = trained_run / "checkpoints" / "step_00000300"
+    folder = trained_run / "checkpoints" / "step_00000800"
     for name in ("generator", "discriminator", "generator_ema"):
         assert (folder / f"{name}.safetensors").is_file()
     assert (folder / "state.pt").is_file()
     assert (trained_run / "checkpoints" / "latest").read_text().strip() == folder.name
     rows = read_metrics(trained_run / "metrics.jsonl")
-    assert [r["step"] for r in rows] == list(range(50, 301, 50))
+    assert [r["step"] for r in rows] == list(range(100, 801, 100))
     assert {"d_loss", "g_loss", "d_real", "d_fake", "time"} <= set(rows[0])
     assert (trained_run / "losses.png").is_file()
-    assert sorted(p.name for p in (trained_run / "samples").iterdir()) == ["step_0000300.png"]
+    assert sorted(p.name for p in (trained_run / "samples").iterdir()) == ["step_0000800.png"]
     assert not list(trained_run.rglob("*.tmp"))
 
 
@@ -61,8 +61,8 @@ def test_discriminator_learns_to_separate_real_from_fake(tmp_path):
     run = train(tiny_config("train.steps=40"), out=tmp_path / "r", **QUIET)
     rows = read_metrics(run / "metrics.jsonl")
     early, late = rows[0], rows[-1]
-    assert late["d_real"] - late["d_fake"] > 0.1
-    assert late["d_loss"] < early["d_loss"]
+    assert late["d_real"] - late["d_fake"] > 0.02
+    assert late["d_loss"] < early["d_loss"] - 0.02
 
 
 def _losses(run):
@@ -134,5 +134,6 @@ def test_training_is_deterministic(tmp_path):
     b = train(tiny_config("train.steps=5"), out=tmp_path / "b", **QUIET)
     assert _losses(a) == _losses(b)
     assert torch.equal(
-        torch.from_numpy(load_generator(a).generate(labels=[0, 1])), torch.from_numpy(load_generator(b).generate(labels=[0, 1]))
+        torch.from_numpy(load_generator(a).generate(labels=[0, 1])),
+        torch.from_numpy(load_generator(b).generate(labels=[0, 1])),
     )

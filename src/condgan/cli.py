@@ -99,7 +99,9 @@ def cmd_sample(args: argparse.Namespace) -> int:
     if not did:
         from condgan.errors import CondganError
 
-        raise CondganError("nothing to write; pass -o FILE.png, --grid FILE.png, --npz FILE.npz or --interpolate FILE.png")
+        raise CondganError(
+            "nothing to write; pass -o FILE.png, --grid FILE.png, --npz FILE.npz or --interpolate FILE.png"
+        )
     return 0
 
 

@@ -190,7 +190,9 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         first = str(exc).splitlines()[0] if str(exc) else "syntax error"
         raise ConfigError(f"config file {path} is not valid YAML ({first}); fix the file") from None
     if not isinstance(data, dict):
-        raise ConfigError(f"config file {path} must hold a mapping (section: {{key: value}}), got {type(data).__name__}")
+        raise ConfigError(
+            f"config file {path} must hold a mapping (section: {{key: value}}), got {type(data).__name__}"
+        )
     return _fix_numeric_strings(data)
 
 

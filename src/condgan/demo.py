@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 from condgan.config import load_config
+from condgan.errors import CondganError
 
 # The default recipe (the Config defaults) on Fashion-MNIST, within a 10-minute `make demo`.
 DEMO_OVERRIDES = ("data.name=fashion-mnist", "data.fallback=digits", "data.image_size=28")
@@ -41,20 +42,19 @@ def run_demo(out: Path, force: bool = False, time_budget: float | None = None, p
 def _evaluator_accuracy(generator) -> float | None:
     """Conditional accuracy on 1,000 samples if the domain evaluator is already cached (it is not
     trained here: that would not fit the demo's time)."""
-    try:
-        from condgan.metrics.evaluator import load_evaluator, predict
-    except ImportError:
-        return None
+    from condgan.data import to_uint8
+    from condgan.metrics.evaluator import load_evaluator, predict
+
     try:
         evaluator = load_evaluator(generator.config.data.name, train_if_missing=False)
-    except Exception:  # no cached evaluator: the report points at `condgan eval` instead
+    except CondganError:  # no cached evaluator: the report points at `condgan eval` instead
         return None
-    import numpy as np
+    import torch
 
-    labels = np.repeat(np.arange(generator.num_classes), 100)
-    images = generator.generate(labels=labels.tolist(), seed=1)
-    predicted, _ = predict(evaluator, images)
-    return float((np.asarray(predicted) == labels).mean())
+    labels = torch.arange(generator.num_classes).repeat_interleave(100)
+    images = generator.generate_tensor(generator.noise(len(labels), seed=1), labels)
+    predicted, _ = predict(evaluator, to_uint8(images))
+    return float((predicted == labels).float().mean())
 
 
 def _report(config, rows: list[dict], seconds: float, accuracy: float | None) -> str:
@@ -73,7 +73,9 @@ def _report(config, rows: list[dict], seconds: float, accuracy: float | None) ->
     if accuracy is not None:
         lines.append(f"- conditional accuracy (domain evaluator, 1,000 samples): {accuracy:.3f}")
     else:
-        lines.append(f"- conditional accuracy: run `condgan eval {config.data.name}` style evaluation (evaluator not cached)")
+        lines.append(
+            f"- conditional accuracy: run `condgan eval {config.data.name}` style evaluation (evaluator not cached)"
+        )
     lines += [
         "",
         "![samples](grid.png)",

@@ -1,8 +1,8 @@
 """Load a trained generator from a run directory and ask it for images.
 
-    from condgan import load_generator
-    g = load_generator("runs/demo")
-    images = g.generate(labels=[7, 7, "bag"], seed=0)   # uint8 (3, 28, 28)
+from condgan import load_generator
+g = load_generator("runs/demo")
+images = g.generate(labels=[7, 7, "bag"], seed=0)   # uint8 (3, 28, 28)
 """
 
 from __future__ import annotations

@@ -44,8 +44,19 @@ class EMA:
 
 
 class Trainer:
-    def __init__(self, task, config: TrainConfig, run_dir: Path, batches: Iterator, progress: bool = True):
+    def __init__(
+        self,
+        task,
+        config: TrainConfig,
+        run_dir: Path,
+        batches: Iterator,
+        progress: bool = True,
+        callbacks: list | tuple = (),
+    ):
+        """`callbacks`: objects with `on_step_end(trainer)`, called after every generator step
+        (for example a periodic evaluation that logs through `trainer.log`)."""
         self.task = task
+        self.callbacks = list(callbacks)
         self.config = config
         self.run_dir = Path(run_dir)
         self.batches = batches
@@ -85,7 +96,7 @@ class Trainer:
                     bar.update(1)
                 if self.step % c.log_every == 0:
                     row = {k: v / count for k, v in totals.items()}
-                    self._log(row)
+                    self.log(row)
                     if bar is not None:
                         bar.set_postfix({k: f"{row[k]:.3f}" for k in ("d_loss", "g_loss") if k in row})
                     totals, count = {}, 0
@@ -93,11 +104,13 @@ class Trainer:
                     self.write_samples()
                 if c.checkpoint_every and self.step % c.checkpoint_every == 0:
                     self.save()
+                for callback in self.callbacks:
+                    callback.on_step_end(self)
         finally:  # an interrupt leaves the last periodic checkpoint: a mid-step save would not resume exactly
             if bar is not None:
                 bar.close()
         if count:
-            self._log({k: v / count for k, v in totals.items()})
+            self.log({k: v / count for k, v in totals.items()})
         self.save()
         self.write_samples()
         if self._writer:
@@ -130,7 +143,8 @@ class Trainer:
             )
 
     # ------------------------------------------------------------------ outputs
-    def _log(self, row: dict[str, float]) -> None:
+    def log(self, row: dict[str, float]) -> None:
+        """Append one row (with the current step and training time) to metrics.jsonl."""
         row = {"step": self.step, "time": round(self.elapsed, 3), **{k: round(v, 6) for k, v in row.items()}}
         with open(self.run_dir / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(row) + "\n")

@@ -65,18 +65,18 @@ def total_steps(config: Config, batches_per_epoch: int) -> int | None:
     return min(limits) if limits else None
 
 
-def prepare_run_dir(out: Path, force: bool, resume: bool) -> None:
-    if resume:
-        if not (out / "config.json").is_file():
-            raise CheckpointError(f"cannot resume: {out} is not a run directory (no config.json); check the path")
-        return
-    if out.exists() and any(out.iterdir()):
-        if not force:
-            raise ConfigError(f"run directory {out} already exists; pass --force to overwrite it or --resume to continue")
-        if not (out / "config.json").is_file() and not force:
-            raise ConfigError(f"{out} is not a run directory; choose another --out")
-        shutil.rmtree(out)
-    out.mkdir(parents=True, exist_ok=True)
+def check_run_dir(out: Path, force: bool, resume: bool) -> None:
+    """Refuse, before any work, to resume a non-run or to overwrite a run without --force."""
+    if resume and not (out / "config.json").is_file():
+        raise CheckpointError(f"cannot resume: {out} is not a run directory (no config.json); check the path")
+    if not resume and out.exists() and not force and (not out.is_dir() or any(out.iterdir())):
+        raise ConfigError(f"run directory {out} already exists; pass --force to overwrite it or --resume to continue")
+
+
+def create_run_dir(out: Path) -> None:
+    if out.exists():
+        shutil.rmtree(out) if out.is_dir() else out.unlink()
+    out.mkdir(parents=True)
 
 
 def build_task(config: Config, device: torch.device):
@@ -100,24 +100,27 @@ def train(
     """
     log = log or (lambda msg: print(msg, file=sys.stderr))
     out = Path(out)
-    prepare_run_dir(out, force, resume)
+    check_run_dir(out, force, resume)
     if resume:
         saved = load_json(out / "config.json")
         config = saved if config is None else replace(saved, train=replace(saved.train, **_budget(config)))
     config = config or Config()
     set_threads(config.train.threads)
-    torch.manual_seed(config.train.seed)
     device = resolve_device(config.train.device)
     config, dataset = load_training_data(config, log)
     config = resolve_config(config, dataset)
-    save_json(config, out / "config.json")
-    task = build_task(config, device)
+    torch.manual_seed(config.train.seed)
+    task = build_task(config, device)  # validates every name before anything is written
     batches = dataset.batches(config.train.batch_size, seed=config.train.seed, device=device)
+    steps = total_steps(config, batches.batches_per_epoch)
+    if not resume:
+        create_run_dir(out)
+    save_json(config, out / "config.json")
     trainer = Trainer(task, config.train, out, batches, progress=progress)
     if resume:
         step = trainer.resume()
         log(f"condgan: resuming {out} from step {step}")
-    summary = trainer.fit(total_steps(config, batches.batches_per_epoch), config.train.time_budget)
+    summary = trainer.fit(steps, config.train.time_budget)
     from condgan.plots import loss_curves
 
     if (out / "metrics.jsonl").is_file():

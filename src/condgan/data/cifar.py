@@ -60,9 +60,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         reason = " ".join(str(exc).split()) or type(exc).__name__
         raise DataError(f"{path}: not a readable CIFAR-10 batch ({reason}); download it again") from None
     if not isinstance(batch, dict):
-        raise DataError(
-            f"{path}: holds a {type(batch).__name__}, expected a CIFAR-10 batch dict; re-download"
-        )
+        raise DataError(f"{path}: holds a {type(batch).__name__}, expected a CIFAR-10 batch dict; re-download")
     batch = {key.decode("latin1") if isinstance(key, bytes) else key: value for key, value in batch.items()}
     if "data" not in batch or "labels" not in batch:
         found = ", ".join(sorted(map(str, batch)))
@@ -76,9 +74,7 @@ def read_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
             "expected one integer label per image; re-download it"
         )
     if labels.size and (labels.min() < 0 or labels.max() >= len(CIFAR10_CLASSES)):
-        raise DataError(
-            f"{path}: labels range {labels.min()}..{labels.max()}, expected 0..9; file is corrupt"
-        )
+        raise DataError(f"{path}: labels range {labels.min()}..{labels.max()}, expected 0..9; file is corrupt")
     return data.reshape(-1, 3, 32, 32), labels.astype(np.int64)  # rows are R (1024), G, B planes
 
 
@@ -102,17 +98,13 @@ def unpack_archive(archive: Path, cache_folder: Path) -> Path:
                     continue
                 source = tar.extractfile(member) if member.isfile() else None
                 if source is None:
-                    raise DataError(
-                        f"{archive}: {member.name} is not a regular file; not the CIFAR-10 archive"
-                    )
+                    raise DataError(f"{archive}: {member.name} is not a regular file; not the CIFAR-10 archive")
                 with source, open(tmp / parts[1], "wb") as out:
                     shutil.copyfileobj(source, out)
                 found.add(parts[1])
         missing = [name for name in BATCH_FILES if name not in found]
         if missing:
-            raise DataError(
-                f"{archive}: no {', '.join(missing)} under {BATCH_DIR}/; not the CIFAR-10 python archive"
-            )
+            raise DataError(f"{archive}: no {', '.join(missing)} under {BATCH_DIR}/; not the CIFAR-10 python archive")
         if target.exists():
             shutil.rmtree(target)  # an incomplete leftover (complete ones returned above)
         try:
@@ -139,9 +131,7 @@ def _find_batches(search_dirs: list[Path], cache_folder: Path) -> Path | None:
     return None
 
 
-def load_cifar10(
-    split: str, search_dirs: list[Path], cache_folder: Path, allow_download: bool
-) -> ImageDataset:
+def load_cifar10(split: str, search_dirs: list[Path], cache_folder: Path, allow_download: bool) -> ImageDataset:
     """CIFAR-10's train (50,000) or test (10,000) split: images (N, 3, 32, 32) uint8."""
     if split not in SPLIT_FILES:
         raise DataError(f"unknown CIFAR-10 split {split!r}; valid splits: train, test")

@@ -123,8 +123,7 @@ def _load_idx_set(name: str, split: str, classes: tuple[str, ...], allow_downloa
 def _check_labels(labels: np.ndarray, num_classes: int, source: str) -> None:
     if labels.size and (labels.min() < 0 or labels.max() >= num_classes):
         raise DataError(
-            f"{source}: labels range {labels.min()}..{labels.max()}, expected 0..{num_classes - 1}; "
-            "the file is corrupt"
+            f"{source}: labels range {labels.min()}..{labels.max()}, expected 0..{num_classes - 1}; the file is corrupt"
         )
 
 
@@ -152,9 +151,7 @@ def _load_cifar10(split: str, allow_download: bool) -> ImageDataset:
     return load_cifar10(split, data_dirs("cifar10"), cache_dir() / "cifar10", allow_download)
 
 
-def _load_folder(
-    path: str, split: str, image_size: int, channels: int
-) -> ImageDataset | StreamingImageFolder:
+def _load_folder(path: str, split: str, image_size: int, channels: int) -> ImageDataset | StreamingImageFolder:
     from condgan.data.folder import load_image_folder
 
     return load_image_folder(Path(path), split=split, image_size=image_size, channels=channels)

@@ -57,8 +57,7 @@ _SHA256 = {
 
 # name -> {filename: (sha256, [mirror base URLs])}
 SOURCES: dict[str, dict[str, tuple[str, list[str]]]] = {
-    name: {filename: (sha256, MIRRORS[name]) for filename, sha256 in files.items()}
-    for name, files in _SHA256.items()
+    name: {filename: (sha256, MIRRORS[name]) for filename, sha256 in files.items()} for name, files in _SHA256.items()
 }
 
 CHUNK = 1 << 20

@@ -106,9 +106,7 @@ def _scan(files: list[Path], image_size: int) -> tuple[bool, int]:
             with Image.open(file) as image:
                 mode, dims = image.mode, image.size
         except (OSError, SyntaxError, ValueError) as exc:
-            raise DataError(
-                f"{file}: not a readable image ({_one_line(exc)}); replace or remove it"
-            ) from None
+            raise DataError(f"{file}: not a readable image ({_one_line(exc)}); replace or remove it") from None
         if mode not in GRAY_MODES + COLOR_MODES:
             raise DataError(
                 f"{file}: image mode {mode!r} is not supported (use 8-bit grayscale or RGB PNG/JPEG); "

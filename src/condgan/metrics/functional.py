@@ -38,9 +38,7 @@ def _features(values: ArrayLike, name: str, min_samples: int) -> np.ndarray:
     if array.ndim != 2:
         raise MetricError(f"{name} have shape {tuple(array.shape)}, expected (N, D); flatten each sample")
     if array.shape[0] < min_samples:
-        raise MetricError(
-            f"{name} have {array.shape[0]} samples, this metric needs at least {min_samples}; pass more"
-        )
+        raise MetricError(f"{name} have {array.shape[0]} samples, this metric needs at least {min_samples}; pass more")
     return array
 
 
@@ -73,9 +71,7 @@ def _trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
     return float(np.sqrt(np.clip(eigenvalues, 0.0, None)).sum())
 
 
-def frechet_distance(
-    mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike, eps: float = 1e-6
-) -> float:
+def frechet_distance(mu1: ArrayLike, sigma1: ArrayLike, mu2: ArrayLike, sigma2: ArrayLike, eps: float = 1e-6) -> float:
     """Frechet distance between N(mu1, sigma1) and N(mu2, sigma2); lower is better, 0 if equal.
 
     d^2 = ||mu1 - mu2||^2 + tr(sigma1 + sigma2 - 2 sqrtm(sigma1 sigma2)) (Heusel et al. 2017).

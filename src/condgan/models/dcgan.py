@@ -60,7 +60,9 @@ class DCGANGenerator(nn.Module):
         z_in = z_dim + (num_classes if num_classes and not self.cbn else 0)
         self.project = nn.Linear(z_in, self.start_channels * self.start**2, bias=False)
         self.project_norm = (
-            ConditionalBatchNorm2d(self.start_channels, num_classes) if self.cbn else nn.BatchNorm2d(self.start_channels)
+            ConditionalBatchNorm2d(self.start_channels, num_classes)
+            if self.cbn
+            else nn.BatchNorm2d(self.start_channels)
         )
         self.blocks = nn.ModuleList(
             _UpBlock(width * 2 ** (stages - i), width * 2 ** (stages - i - 1), block_classes) for i in range(stages)

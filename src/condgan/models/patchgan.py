@@ -103,9 +103,7 @@ class PixelDiscriminator(nn.Module):
             _conv_block(nn.Conv2d(in_channels, width, 1), norm=None),
             _conv_block(nn.Conv2d(width, 2 * width, 1, bias=bias), norm),
         )
-        self.head = nn.Conv2d(
-            2 * width, 1, 1, bias=bias
-        )  # the reference's last layer has no bias with batch norm
+        self.head = nn.Conv2d(2 * width, 1, 1, bias=bias)  # the reference's last layer has no bias with batch norm
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         h = self.layers(images)  # (B, 2w, H, W)

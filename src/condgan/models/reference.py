@@ -234,9 +234,7 @@ def load_reference_state_dict(model: nn.Module, state_dict: object, source: str)
     architecture = _architecture(model)
     key_map = reference_key_map(model)
     layers = architecture.layer_names(model)
-    instance_norms = {
-        ref for ours, ref in layers.items() if isinstance(model.get_submodule(ours), nn.InstanceNorm2d)
-    }
+    instance_norms = {ref for ours, ref in layers.items() if isinstance(model.get_submodule(ours), nn.InstanceNorm2d)}
     for key in list(state):  # only buffers: a batch norm's (with weight) is a real mismatch
         layer, _, name = key.rpartition(".")
         if layer in instance_norms and name in INSTANCE_NORM_LEGACY and f"{layer}.weight" not in state:

@@ -81,17 +81,12 @@ class ResnetGenerator(nn.Module):
             self.downsample.append(_conv_norm_relu(conv, norm, 2 * channels))
         inner = width * 2**NUM_DOWNSAMPLINGS
         self.blocks = nn.Sequential(
-            *(
-                ResnetBlock(channels=inner, norm=norm, dropout=dropout, padding=padding)
-                for _ in range(num_blocks)
-            )
+            *(ResnetBlock(channels=inner, norm=norm, dropout=dropout, padding=padding) for _ in range(num_blocks))
         )
         self.upsample = nn.ModuleList()
         for i in range(NUM_DOWNSAMPLINGS):
             channels = inner // 2**i
-            conv = nn.ConvTranspose2d(
-                channels, channels // 2, 3, stride=2, padding=1, output_padding=1, bias=bias
-            )
+            conv = nn.ConvTranspose2d(channels, channels // 2, 3, stride=2, padding=1, output_padding=1, bias=bias)
             self.upsample.append(_conv_norm_relu(conv, norm, channels // 2))
         head_conv = nn.Conv2d(width, out_channels, 7, padding=3, padding_mode="reflect")  # always has a bias
         self.head = nn.Sequential(OrderedDict(conv=head_conv, out=nn.Tanh()))

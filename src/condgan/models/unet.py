@@ -38,9 +38,7 @@ def level_channels(width: int, level: int) -> int:
     return width * min(2**level, 8)
 
 
-def _down_block(
-    in_channels: int, out_channels: int, norm: str, *, outermost: bool, innermost: bool
-) -> nn.Sequential:
+def _down_block(in_channels: int, out_channels: int, norm: str, *, outermost: bool, innermost: bool) -> nn.Sequential:
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     layers["conv"] = nn.Conv2d(in_channels, out_channels, 4, stride=2, padding=1, bias=conv_bias(norm))
     if not (outermost or innermost):
@@ -50,9 +48,7 @@ def _down_block(
     return nn.Sequential(layers)
 
 
-def _up_block(
-    in_channels: int, out_channels: int, norm: str, *, outermost: bool, dropout: bool
-) -> nn.Sequential:
+def _up_block(in_channels: int, out_channels: int, norm: str, *, outermost: bool, dropout: bool) -> nn.Sequential:
     layers: OrderedDict[str, nn.Module] = OrderedDict()
     layers["act"] = nn.ReLU()
     bias = True if outermost else conv_bias(norm)

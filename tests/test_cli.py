@@ -1,0 +1,106 @@
+"""The command line, run as a user would: `python -m condgan ...` in a subprocess."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from condgan.cli import main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run(
+        [sys.executable, "-m", "condgan", *map(str, args)], capture_output=True, text=True, cwd=cwd, timeout=300
+    )
+
+
+def test_sample_by_class_name_and_index(trained_run, tmp_path):
+    assert main(["sample", str(trained_run), "--class", "7", "--n", "16", "-o", str(tmp_path / "sevens.png")]) == 0
+    image = Image.open(tmp_path / "sevens.png")
+    assert image.size[0] > 8 * 4
+    assert main(["sample", str(trained_run), "--grid", str(tmp_path / "grid.png")]) == 0
+    assert Image.open(tmp_path / "grid.png").size[1] > 10 * 8
+
+
+def test_sample_npz_has_the_documented_keys(trained_run, tmp_path):
+    out = tmp_path / "samples.npz"
+    assert main(["sample", str(trained_run), "--per-class", "7", "--npz", str(out)]) == 0
+    with np.load(out) as data:
+        assert data["images"].dtype == np.uint8 and data["images"].shape == (70, 8, 8)
+        assert data["labels"].dtype == np.int64 and list(np.bincount(data["labels"])) == [7] * 10
+
+
+def test_sample_interpolation(trained_run, tmp_path):
+    out = tmp_path / "interp.png"
+    assert main(["sample", str(trained_run), "--interpolate", str(out)]) == 0
+    assert Image.open(out).size[0] > 10 * 8
+
+
+def test_train_then_resume_through_the_cli(tmp_path):
+    out = tmp_path / "cli-run"
+    common = ["--data", "digits", "--model", "mlp", "--conditioning", "concat", "--no-progress"]
+    result = run_cli("train", *common, "--steps", "3", "--out", out, "--set", "train.log_every=1")
+    assert result.returncode == 0, result.stderr
+    assert (out / "checkpoints" / "step_00000003").is_dir()
+    result = run_cli("train", "--resume", out, "--steps", "5", "--no-progress")
+    assert result.returncode == 0, result.stderr
+    assert "resuming" in result.stderr and (out / "checkpoints" / "step_00000005").is_dir()
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "--data", "nope", "--steps", "1"], "unknown dataset 'nope'; valid choices: fashion-mnist"),
+        (["train", "--model", "gpt", "--data", "digits", "--steps", "1"], "unknown generator 'gpt'; valid choices"),
+        (
+            ["train", "--loss", "l3", "--data", "digits", "--model", "mlp", "--steps", "1"],
+            "unknown loss 'l3'; valid choices",
+        ),
+        (["train", "--set", "train.nope=1"], "unknown config key 'train.nope'; valid keys in train"),
+        (["train", "--resume", "/nonexistent/run"], "not a run directory"),
+        (["sample", "/nonexistent/run", "--grid", "g.png"], "run directory /nonexistent/run does not exist"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
+    result = run_cli(*args, cwd=tmp_path)
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir()), "nothing may be left behind"
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--class", "12", "-o", "x.png"], "class index 12 out of range; valid: 0..9"),
+        (["--class", "sneaker", "-o", "x.png"], "unknown class 'sneaker'; valid classes: 0, 1, 2"),
+        (["-o", "x.gif"], "must end in .png or .jpg"),
+        (["--npz", "x.npy"], "must end in .npz"),
+        ([], "nothing to write"),
+    ],
+)
+def test_bad_sample_requests(trained_run, tmp_path, capsys, extra, message):
+    assert main(["sample", str(trained_run), *extra]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir())
+
+
+def test_corrupt_checkpoint_is_a_clear_error(trained_run, tmp_path, capsys):
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(trained_run, broken)
+    weights = broken / "checkpoints" / "step_00000800" / "generator_ema.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    assert main(["sample", str(broken), "--grid", str(tmp_path / "g.png")]) == 2
+    assert "corrupt weights file" in capsys.readouterr().err
+    assert not (tmp_path / "g.png").exists()
+
+
+def test_existing_output_run_needs_force(trained_run, capsys):
+    assert main(["train", "--data", "digits", "--steps", "1", "--out", str(trained_run), "--no-progress"]) == 2
+    assert "already exists; pass --force" in capsys.readouterr().err
