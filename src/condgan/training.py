@@ -92,6 +92,7 @@ def train(
     force: bool = False,
     progress: bool = True,
     log=None,
+    callbacks: list | tuple = (),
 ) -> Path:
     """Train a model described by `config` into the run directory `out`; return its path.
 
@@ -116,7 +117,7 @@ def train(
     if not resume:
         create_run_dir(out)
     save_json(config, out / "config.json")
-    trainer = Trainer(task, config.train, out, batches, progress=progress)
+    trainer = Trainer(task, config.train, out, batches, progress=progress, callbacks=callbacks)
     if resume:
         step = trainer.resume()
         log(f"condgan: resuming {out} from step {step}")
