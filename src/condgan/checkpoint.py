@@ -6,14 +6,17 @@ crash (or SIGKILL, or a full disk) leaves either the old file or the new one, ne
 
 from __future__ import annotations
 
+import io
 import os
+import re
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from condgan.errors import CheckpointError
 
@@ -51,43 +54,98 @@ CHECKPOINTS = "checkpoints"
 def save_checkpoint(
     run_dir: Path, step: int, weights: dict[str, dict[str, torch.Tensor]], state: dict, keep: int = 2
 ) -> Path:
-    """Write weights (safetensors, one file per model) and training state; return the folder."""
+    """Write weights (safetensors, one file per model) and training state; return the folder.
+
+    A failed write (a full disk, a quota, an I/O error) is one CheckpointError line; it leaves
+    the previous checkpoint as it was and no temporary folder behind. One writer per run."""
     root = Path(run_dir) / CHECKPOINTS
-    root.mkdir(parents=True, exist_ok=True)
     final = root / f"step_{step:08d}"
     tmp = root / f".{final.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
+    aside = root / f".{final.name}.{os.getpid()}.old"
+    previous = latest_checkpoint(run_dir)
     try:
+        root.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(root)
+        tmp.mkdir()
         for name, tensors in weights.items():
             contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-            save_file(contiguous, str(tmp / f"{name}.safetensors"))
-        torch.save(state, tmp / "state.pt")
-        for child in tmp.iterdir():
-            with open(child, "rb") as handle:
-                os.fsync(handle.fileno())
-        if final.exists():
-            shutil.rmtree(final)
+            write_synced(tmp / f"{name}.safetensors", safetensors_bytes(contiguous))
+        buffer = io.BytesIO()
+        torch.save(state, buffer)
+        write_synced(tmp / "state.pt", buffer.getvalue())
+        if final.exists():  # the same step again: set the old one aside, so a crash leaves one whole folder
+            os.replace(final, aside)
         os.replace(tmp, final)
+        _fsync_dir(root)
+        atomic_write_text(root / "latest", final.name + "\n")
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        kept = f"the previous checkpoint {previous.name} is intact" if previous else "there is no previous checkpoint"
+        raise CheckpointError(
+            f"cannot write checkpoint {final.name} in {root} ({exc.strerror or exc}); {kept}; "
+            f"free some space (or fix the disk) and continue with --resume {run_dir}"
+        ) from None
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    atomic_write_text(root / "latest", final.name + "\n")
+    shutil.rmtree(aside, ignore_errors=True)
     complete = sorted(p for p in root.glob("step_*") if p.is_dir())
     for old in complete[: max(0, len(complete) - keep)]:
         shutil.rmtree(old, ignore_errors=True)
     return final
 
 
+WRITE_CHUNK = 1 << 20
+
+
+def write_synced(path: Path, data: bytes) -> None:
+    """Write `data` to a new file in chunks and fsync it; OSError (e.g. ENOSPC) on failure."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    try:
+        view = memoryview(data)
+        while view:
+            written = os.write(fd, view[:WRITE_CHUNK])
+            view = view[written:]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (a power cut after it keeps the new name)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temporaries(root: Path) -> None:
+    """Delete the temporary folders of a writer that died mid-checkpoint (SIGKILL, power cut)."""
+    for stale in list(root.glob(".step_*.tmp")) + list(root.glob(".step_*.old")):
+        shutil.rmtree(stale, ignore_errors=True)
+
+
+_CHECKPOINT_NAME = re.compile(r"step_\d{8}")
+
+
 def latest_checkpoint(run_dir: Path) -> Path | None:
-    """The newest complete checkpoint folder of a run, or None."""
+    """The newest complete checkpoint folder of a run, or None. A missing or damaged `latest`
+    pointer falls back to the newest step_* folder."""
     root = Path(run_dir) / CHECKPOINTS
     pointer = root / "latest"
-    if pointer.is_file():
-        candidate = root / pointer.read_text().strip()
-        if candidate.is_dir() and candidate.name.startswith("step_"):
-            return candidate
-    folders = sorted(p for p in root.glob("step_*") if p.is_dir())
+    try:
+        name = pointer.read_bytes()[:64].decode("ascii").strip()
+    except (OSError, UnicodeDecodeError):
+        name = ""
+    if _CHECKPOINT_NAME.fullmatch(name) and (root / name).is_dir():
+        return root / name
+    folders = sorted(p for p in root.glob("step_*") if _CHECKPOINT_NAME.fullmatch(p.name) and p.is_dir())
     return folders[-1] if folders else None
 
 

@@ -21,7 +21,11 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
                         help="override any config key, e.g. --set train.lr=1e-4 (repeatable)")  # fmt: skip
     parser.add_argument("--data", help="fashion-mnist | mnist | kmnist | digits | cifar10 | folder:PATH")
     parser.add_argument("--image-size", type=int, help="resize images to this size (28, 32, 64)")
+    parser.add_argument("--task", help="cgan (class-conditional, default) | pix2pix (paired image translation)")
     parser.add_argument("--model", help="generator and discriminator architecture: mlp | dcgan")
+    parser.add_argument("--generator", help="generator only: mlp | dcgan | unet | resnet (pix2pix: unet)")
+    parser.add_argument("--discriminator", help="mlp | dcgan | patchgan | pixel (pix2pix: patchgan)")
+    parser.add_argument("--direction", help="pix2pix aligned data: AtoB (left half is the input) | BtoA")
     parser.add_argument("--conditioning", help="concat | projection | acgan")
     parser.add_argument("--num-classes", type=int, help="0 trains an unconditional (vanilla) GAN")
     parser.add_argument("--loss", help="bce | lsgan | hinge | wgan-gp")
@@ -38,6 +42,10 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
 
 
 FLAG_KEYS = {
+    "task": "task",
+    "generator": "model.generator",
+    "discriminator": "model.discriminator",
+    "direction": "data.direction",
     "data": "data.name",
     "image_size": "data.image_size",
     "conditioning": "model.conditioning",
@@ -74,7 +82,10 @@ def cmd_train(args: argparse.Namespace) -> int:
         budget_given = any(getattr(args, k) is not None for k in ("steps", "epochs", "time_budget"))
         train(config if budget_given else None, out=args.resume, resume=True, progress=not args.no_progress)
         return 0
-    out = args.out or Path("runs") / config.data.name.replace("folder:", "").replace("/", "_").strip("_")
+    name = config.data.name
+    for prefix in ("folder:", "aligned:", "pairs:"):
+        name = name.removeprefix(prefix)
+    out = args.out or Path("runs") / name.replace("/", "_").strip("_")
     train(config, out=out, force=args.force, progress=not args.no_progress)
     return 0
 
@@ -112,6 +123,157 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from condgan.export import export_onnx
+
+    report = export_onnx(args.run, args.output, opset=args.opset, use_ema=not args.no_ema)
+    meta, diff = report["metadata"], report["max_abs_diff"]
+    check = f"; onnxruntime matches PyTorch to {diff:.1e}" if diff is not None else ""
+    print(f"condgan: wrote {args.output} ({meta['task']} generator, {meta['weights']} weights, "
+          f"step {meta['step']}, inputs {', '.join(report['inputs'])}{check})", file=sys.stderr)  # fmt: skip
+    return 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    from condgan.eval_report import format_table, summary_line
+    from condgan.evaluation import evaluate_run
+
+    result = evaluate_run(args.run, num_samples=args.samples, seed=args.seed, batch_size=args.batch_size,
+                          device=args.device, inception_weights=args.inception_weights)  # fmt: skip
+    print(format_table(result))
+    if result.get("inception"):
+        print(result["inception"], file=sys.stderr)
+    print(summary_line(result))
+    return 0
+
+
+def cmd_translate(args: argparse.Namespace) -> int:
+    from condgan.translate import load_translator
+
+    translator = load_translator(args.run, args.device, inference=args.inference)
+    warn = lambda message: print(f"condgan: warning: {message}", file=sys.stderr)  # noqa: E731
+    if args.input.is_dir():
+        written = translator.translate_folder(args.input, args.output, aligned=args.aligned, warn=warn)
+        print(f"condgan: translated {len(written)} images -> {args.output}", file=sys.stderr)
+    else:
+        translator.translate_file(args.input, args.output, aligned=args.aligned, warn=warn)
+        print(f"condgan: translated {args.input} -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_make_pairs(args: argparse.Namespace) -> int:
+    from condgan.data.make_pairs import make_pairs
+
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    out = make_pairs(args.source, args.task, args.size, args.out, limit=args.limit, seed=args.seed, force=args.force,
+                     log=log)  # fmt: skip
+    print(f"condgan: wrote {args.task} pairs to {out}; train with --task pix2pix --data aligned:{out}", file=sys.stderr)
+    return 0
+
+
+def cmd_fetch(args: argparse.Namespace) -> int:
+    from condgan.data.pix2pix_sets import fetch_pix2pix_set
+
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    dest = fetch_pix2pix_set(args.name, args.root, accept_license=args.accept_license, force=args.force, log=log)
+    print(f"condgan: {args.name} is in {dest}; train with --task pix2pix --data aligned:{dest}", file=sys.stderr)
+    return 0
+
+
+def cmd_import_pix2pix(args: argparse.Namespace) -> int:
+    from condgan.import_pix2pix import import_pix2pix
+
+    out = import_pix2pix(args.checkpoint, args.out, netG=args.netG, norm=args.norm, dropout=args.dropout,
+                         ngf=args.ngf, input_nc=args.input_nc, output_nc=args.output_nc, image_size=args.image_size,
+                         direction=args.direction, data=args.data or "", force=args.force)  # fmt: skip
+    print(f"condgan: imported {args.checkpoint} -> {out}; try: condgan translate {out} IMAGE -o OUT", file=sys.stderr)
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from condgan.web.app import serve
+
+    serve(args.runs, host=args.host, port=args.port, device=args.device)
+    return 0
+
+
+def cmd_pretrained(args: argparse.Namespace) -> int:
+    from condgan import pretrained
+
+    if args.pretrained_command == "list":
+        print("\n".join(pretrained.describe()) or "no pretrained models found")
+        return 0
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    dest = pretrained.pack(args.run, args.name, out_root=args.out, recipe=args.recipe, force=args.force, log=log)
+    print(f"condgan: load it with load_generator('pretrained:{args.name}') (folder {dest})", file=sys.stderr)
+    return 0
+
+
+def _serve_parsers(commands) -> None:
+    serve = commands.add_parser("serve", help="web demo (Gradio) of runs or pretrained models on 127.0.0.1")
+    serve.add_argument("runs", nargs="*", metavar="RUN", help="run directories or pretrained:NAME (default: all shipped)")
+    serve.add_argument("--port", type=int, default=7860)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
+    serve.add_argument("--device", default="auto")
+    serve.set_defaults(func=cmd_serve)
+
+    pre = commands.add_parser("pretrained", help="list the shipped pretrained models, or pack a run as one")
+    pre_commands = pre.add_subparsers(dest="pretrained_command", required=True, metavar="COMMAND")
+    pre_commands.add_parser("list", help="the pretrained:NAME models available").set_defaults(func=cmd_pretrained)
+    pack = pre_commands.add_parser("pack", help="turn a trained run into a pretrained model folder (EMA, fp16)")
+    pack.add_argument("run", help="run directory")
+    pack.add_argument("--name", required=True, help="the NAME of pretrained:NAME, e.g. fashion-mnist")
+    pack.add_argument("--out", type=Path, help="folder to write NAME/ into (default: the package's pretrained_models)")
+    pack.add_argument("--recipe", default="", help="the command that trained the run, for the model's README")
+    pack.add_argument("--force", action="store_true", help="replace an existing model of that name")
+    pack.set_defaults(func=cmd_pretrained)
+
+
+def _pix2pix_parsers(commands) -> None:
+    translate = commands.add_parser("translate", help="translate an image (or a folder) with a pix2pix run")
+    translate.add_argument("run", help="run directory of a pix2pix run, or pretrained:NAME")
+    translate.add_argument("input", type=Path, help="input image, or a folder of images")
+    translate.add_argument("-o", "--output", type=Path, required=True, help="output image, or output folder")
+    translate.add_argument("--aligned", action="store_true", help="inputs are A|B pairs: translate their input half")
+    translate.add_argument("--inference", default="eval", choices=["eval", "paper"],
+                           help="eval: running BN statistics, no dropout; paper: as in the paper's tests")  # fmt: skip
+    translate.add_argument("--device", default="auto")
+    translate.set_defaults(func=cmd_translate)
+
+    data = commands.add_parser("data", help="paired datasets for pix2pix: make-pairs, fetch")
+    data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
+    make = data_commands.add_parser("make-pairs", help="build a paired task (aligned format) from an image set")
+    make.add_argument("--from", dest="source", required=True, help="fashion-mnist | digits | cifar10 | folder:PATH ...")
+    make.add_argument("--task", required=True, choices=["edges", "inpaint", "superres", "colorize"])
+    make.add_argument("--size", type=int, default=32, choices=[32, 64], help="image size of both sides")
+    make.add_argument("--out", type=Path, required=True, help="folder to create (OUT/train, OUT/test)")
+    make.add_argument("--limit", type=int, default=0, help="at most this many pairs per split (0 = all)")
+    make.add_argument("--seed", type=int, default=0, help="inpaint: where the squares go")
+    make.add_argument("--force", action="store_true", help="replace an existing folder")
+    make.set_defaults(func=cmd_make_pairs)
+    fetch = data_commands.add_parser("fetch", help="download a standard pix2pix dataset (facades, maps, ...)")
+    fetch.add_argument("name", choices=["facades", "maps", "edges2shoes", "edges2handbags", "night2day", "cityscapes"])
+    fetch.add_argument("--root", type=Path, help="folder to unpack into (default ~/.cache/condgan/pix2pix)")
+    fetch.add_argument("--accept-license", action="store_true", help="cityscapes: you agreed to its license")
+    fetch.add_argument("--force", action="store_true", help="download again even if present")
+    fetch.set_defaults(func=cmd_fetch)
+
+    imp = commands.add_parser("import-pix2pix", help="turn a reference pix2pix latest_net_G.pth into a run directory")
+    imp.add_argument("checkpoint", type=Path, help="the reference's generator weights (latest_net_G.pth)")
+    imp.add_argument("--out", type=Path, required=True, help="run directory to create")
+    imp.add_argument("--netG", default="unet_256", help="unet_256 | unet_128 | resnet_9blocks | resnet_6blocks")
+    imp.add_argument("--norm", default="batch", help="batch | instance | none (the reference's --norm)")
+    imp.add_argument("--dropout", action="store_true", help="the model was trained with dropout (no --no_dropout)")
+    imp.add_argument("--ngf", type=int, default=0, help="generator width (0 = from the checkpoint)")
+    imp.add_argument("--input-nc", type=int, default=0, help="input channels (0 = from the checkpoint)")
+    imp.add_argument("--output-nc", type=int, default=0, help="output channels (0 = from the checkpoint)")
+    imp.add_argument("--image-size", type=int, default=0, help="training size (default 256, 128 for unet_128)")
+    imp.add_argument("--direction", default="AtoB", choices=["AtoB", "BtoA"], help="the reference's --direction")
+    imp.add_argument("--data", help="aligned:DIR or pairs:DIR that condgan eval should use")
+    imp.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    imp.set_defaults(func=cmd_import_pix2pix)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="condgan", description="Conditional GANs: train, sample, evaluate.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -121,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.set_defaults(func=cmd_train)
 
     sample = commands.add_parser("sample", help="generate images from a trained run")
-    sample.add_argument("run", help="run directory")
+    sample.add_argument("run", help="run directory or pretrained:NAME")
     sample.add_argument("--class", dest="classes", action="append", metavar="CLASS",
                         help="class name or index (repeatable; default: all classes in turn)")  # fmt: skip
     sample.add_argument("--n", type=int, default=64, help="number of images for -o or an unconditional --npz")
@@ -142,6 +304,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     demo.add_argument("--no-progress", action="store_true")
     demo.set_defaults(func=cmd_demo)
+
+    export = commands.add_parser("export", help="export a run's generator (EMA weights, eval mode) to ONNX")
+    export.add_argument("run", help="run directory or pretrained:NAME")
+    export.add_argument("--format", default="onnx", choices=["onnx"], help="file format (onnx)")
+    export.add_argument("-o", "--output", type=Path, required=True, help="file to write, e.g. gen.onnx")
+    export.add_argument("--opset", type=int, default=17, help="ONNX opset version")
+    export.add_argument("--no-ema", action="store_true", help="export the raw generator weights, not the EMA")
+    export.set_defaults(func=cmd_export)
+
+    evaluate = commands.add_parser("eval", help="measure a run's samples beside real data (eval.md, eval.json)")
+    evaluate.add_argument("run", help="run directory or pretrained:NAME")
+    evaluate.add_argument("--samples", type=int, default=10_000, help="generated images, balanced over classes")
+    evaluate.add_argument("--seed", type=int, default=0)
+    evaluate.add_argument("--batch-size", type=int, default=1000, help="images per generator/evaluator batch")
+    evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--inception-weights", type=Path, metavar="PATH",
+                          help="Inception weights file: adds Inception FID (needs condgan[inception])")  # fmt: skip
+    evaluate.set_defaults(func=cmd_eval)
+    _pix2pix_parsers(commands)
+    _serve_parsers(commands)
     return parser
 
 

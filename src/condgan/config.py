@@ -27,12 +27,17 @@ class DataConfig:
     download: bool = True  # fetch a named set when it is not on the machine
     fallback: str = ""  # dataset to use when `name` cannot be had offline (make demo: digits)
     class_names: tuple[str, ...] = ()  # resolved from the dataset when training starts
+    # pix2pix (data.name aligned:DIR | pairs:DIR); `image_size` and `channels` describe the target image
+    direction: str = "AtoB"  # aligned:DIR: AtoB = the left half is the input, BtoA = the right half
+    source_channels: int = 0  # channels of the input image; 0 = from the data
+    load_size: int = 0  # jitter: resize pairs to this, random-crop image_size (0 = image_size*286/256, the paper's)
+    flip: bool = True  # jitter: random horizontal flip, the same for both images of a pair
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    generator: str = "dcgan"  # mlp | dcgan
-    discriminator: str = "dcgan"  # mlp | dcgan
+    generator: str = "dcgan"  # mlp | dcgan | unet | resnet (pix2pix)
+    discriminator: str = "dcgan"  # mlp | dcgan | patchgan | pixel (pix2pix)
     conditioning: str = "projection"  # concat | projection | acgan (ignored when num_classes == 0)
     num_classes: int = -1  # -1 = from the dataset; 0 = unconditional (vanilla GAN)
     z_dim: int = 64
@@ -41,6 +46,12 @@ class ModelConfig:
     conditional_bn: bool = True  # dcgan G: class-conditional batch norm (else one-hot concat to z)
     spectral_norm: bool = False  # dcgan D
     dropout: float = 0.0  # D dropout (mlp's classic value is 0.4)
+    # pix2pix networks (g_width/d_width are their ngf/ndf)
+    norm: str = "batch"  # unet | resnet | patchgan | pixel: batch | instance | none
+    unet_downs: int = 0  # unet: down-samplings; 0 = from the image size (8 for 256 px, 7 for 128, 5 for 32)
+    resnet_blocks: int = 9  # resnet: residual blocks (6 or 9 in the reference)
+    n_layers: int = 3  # patchgan: stride-2 layers (3 = the 70x70 PatchGAN)
+    g_dropout: bool = True  # unet | resnet: dropout 0.5 in G, pix2pix's only noise source
 
 
 @dataclass(frozen=True)
@@ -49,6 +60,10 @@ class LossConfig:
     r1_gamma: float = 0.0  # R1 penalty weight on real data (0 = off)
     gp_weight: float = 10.0  # gradient-penalty weight for wgan-gp
     aux_weight: float = 1.0  # acgan: weight of the auxiliary classification loss
+    aux_on_fake: bool = False  # acgan: also train D's classifier on generated images (Odena et al.); off = real only
+    l1_weight: float = 100.0  # pix2pix: lambda, the weight of L1(G(x), y) in G's loss
+    gan_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0 = L1-only baseline (no D)
+    mismatch_weight: float = 0.0  # pix2pix: weight of D's (x, real y of another item) fake term; 1 = Reed et al.
 
 
 @dataclass(frozen=True)
@@ -70,11 +85,25 @@ class TrainConfig:
     sample_every: int = 500
     checkpoint_every: int = 1000
     keep_checkpoints: int = 2
+    # quick evaluation during training (eval_callback.py): logged to metrics.jsonl as eval_accuracy, eval_fid
+    eval_every: int = 0  # generator steps between quick evals; 0 = off
+    eval_samples: int = 2000  # generated images per quick eval (balanced over classes)
+    keep_best: str = ""  # "" | fid | accuracy: keep the best weights by this metric in run/best/
+    lr_decay: str = "none"  # none | linear: constant, then linearly to zero at the end of the budget
+    lr_decay_start: float = 0.5  # fraction of the budget (steps, else time) where lr_decay starts
+    # speed (see acceleration.py) and scale (see distributed.py; batch_size is per process under torchrun)
+    precision: str = "auto"  # auto (GPU: bf16 where supported, else fp16 + grad scaler; CPU: fp32) | fp32 | bf16 | fp16
+    channels_last: bool = False  # NHWC memory order for models and image batches (conv nets on GPUs)
+    compile: bool = False  # torch.compile the generator and discriminator
+    sync_batchnorm: bool = False  # under torchrun: batch-norm statistics over the global batch
+    dist_timeout: float = 600.0  # seconds a process waits for the others before failing (a dead or stuck rank)
+    # faults
+    skip_nonfinite: int = 0  # steps with a NaN/inf loss that may be skipped (no update) before stopping; 0 = stop
 
 
 @dataclass(frozen=True)
 class Config:
-    task: str = "cgan"
+    task: str = "cgan"  # cgan | pix2pix
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -207,13 +236,27 @@ def _fix_numeric_strings(data: Any) -> Any:
 def load_config(
     yaml_path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), base: dict | None = None
 ) -> Config:
-    """Defaults <- base dict <- YAML file <- key=value overrides."""
+    """Defaults <- the task's defaults (TASK_DEFAULTS) <- base dict <- YAML file <- key=value overrides."""
     data: dict[str, Any] = dict(base or {})
     if yaml_path is not None:
         data = _merge(data, load_yaml(yaml_path))
     for text in overrides:
         data = _merge(data, parse_override(text))
+    task = data.get("task", Config.task)
+    if isinstance(task, str) and task in TASK_DEFAULTS:
+        data = _merge(TASK_DEFAULTS[task], data)
     return from_dict(data)
+
+
+# Defaults that differ by task, applied by load_config under everything the user gives.
+# pix2pix: the paper's choices (Isola et al. 2017, sec. 3.3 and 4; the reference's train options):
+# U-Net + 70x70 PatchGAN with ngf = ndf = 64, batch size 1, no EMA, lr constant then linear decay.
+TASK_DEFAULTS: dict[str, dict[str, Any]] = {
+    "pix2pix": {
+        "model": {"generator": "unet", "discriminator": "patchgan", "g_width": 64, "d_width": 64},
+        "train": {"batch_size": 1, "ema_decay": 0.0, "lr_decay": "linear"},
+    },
+}
 
 
 def save_json(config: Config, path: str | Path) -> None:

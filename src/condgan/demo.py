@@ -36,7 +36,27 @@ def run_demo(out: Path, force: bool = False, time_budget: float | None = None, p
     (run_dir / "report.md").write_text(report)
     print(f"\nwrote {run_dir / 'grid.png'}, {run_dir / 'losses.png'}, {run_dir / 'report.md'}", file=sys.stderr)
     print(f"next: condgan sample {run_dir} --class sneaker --n 16 -o sneakers.png", file=sys.stderr)
+    print(f"open the web demo: {serve_command(run_dir)}", file=sys.stderr)
     return run_dir
+
+
+def serve_command(run_dir: Path) -> str:
+    """The one command that opens the web demo of this run and the shipped pix2pix models."""
+    from condgan.pretrained import PREFIX, names
+
+    return " ".join([condgan_command(), "serve", str(run_dir), *(PREFIX + n for n in names(task="pix2pix"))])
+
+
+def condgan_command() -> str:
+    """`condgan` when that is this installation's command on PATH, else the path of ours (e.g. .venv/bin/condgan)."""
+    import os
+    import shutil
+
+    ours = Path(sys.executable).parent / "condgan"
+    found = shutil.which("condgan")
+    if not ours.is_file() or (found and Path(found).resolve() == ours.resolve()):
+        return "condgan"
+    return os.path.relpath(ours) if ours.resolve().is_relative_to(Path.cwd().resolve()) else str(ours)
 
 
 def _evaluator_accuracy(generator) -> float | None:

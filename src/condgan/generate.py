@@ -20,7 +20,11 @@ from condgan.runtime import resolve_device
 
 
 def resolve_run_dir(run: str | Path) -> Path:
-    """A run directory given by path (pretrained:NAME is resolved by condgan.pretrained)."""
+    """A run directory given by path, or a shipped model as `pretrained:NAME` (condgan.pretrained)."""
+    if isinstance(run, str) and run.startswith("pretrained:"):
+        from condgan.pretrained import resolve
+
+        return resolve(run)
     path = Path(run)
     if not path.is_dir():
         raise CheckpointError(f"run directory {path} does not exist; train one with `condgan train --out {path}`")
@@ -37,11 +41,27 @@ def load_config_of(run_dir: Path) -> Config:
 
 
 def generator_weights_path(run_dir: Path, use_ema: bool = True) -> Path:
+    packed = Path(run_dir) / "generator_ema.safetensors"  # a pretrained model's folder (condgan.pretrained)
+    if packed.is_file():
+        if not use_ema:
+            raise CheckpointError(f"{run_dir} is a packed model with only the EMA generator; use its EMA weights")
+        return packed
     folder = latest_checkpoint(run_dir)
     if folder is None:
         raise CheckpointError(f"{run_dir} has no complete checkpoint yet; train it (or resume it) first")
     ema = folder / "generator_ema.safetensors"
     return ema if use_ema and ema.is_file() else folder / "generator.safetensors"
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The training step of the weights `load_generator` uses: the newest checkpoint's, or for a packed
+    pretrained model the step of the run it came from (None if unknown)."""
+    if (Path(run_dir) / "generator_ema.safetensors").is_file():
+        from condgan.pretrained import read_meta
+
+        return read_meta(Path(run_dir)).get("source_step")
+    folder = latest_checkpoint(run_dir)
+    return int(folder.name.split("_")[-1]) if folder is not None else None
 
 
 class ClassConditionalGenerator:
@@ -128,11 +148,18 @@ class ClassConditionalGenerator:
 
 
 def load_generator(run: str | Path, device: str = "auto", use_ema: bool = True) -> ClassConditionalGenerator:
-    """Rebuild a run's generator from its config.json and newest checkpoint (EMA weights by default)."""
+    """Rebuild a run's generator from its config.json and newest checkpoint (EMA weights by default).
+
+    A pix2pix run gives a `condgan.translate.Translator` (`.translate_file`, `.translate_tensor`).
+    """
     from condgan.models import build_generator
 
     run_dir = resolve_run_dir(run)
     config = load_config_of(run_dir)
+    if config.task == "pix2pix":  # an image-to-image generator: condgan.translate.Translator
+        from condgan.translate import load_translator
+
+        return load_translator(run_dir, device, use_ema)
     module = build_generator(config)
     load_module_weights(module, generator_weights_path(run_dir, use_ema))
     return ClassConditionalGenerator(module, config, resolve_device(device))

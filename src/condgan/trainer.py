@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,9 +20,11 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from condgan import distributed
+from condgan.acceleration import Precision, resolve_precision, to_channels_last
 from condgan.checkpoint import latest_checkpoint, load_module_weights, load_state, save_checkpoint
 from condgan.config import TrainConfig
-from condgan.errors import TrainingError
+from condgan.errors import ConfigError, TrainingError
 
 
 class EMA:
@@ -63,14 +66,25 @@ class Trainer:
         self.progress = progress
         self.g_optimizer = _adam(task.generator, config.lr, config)
         self.d_optimizer = _adam(task.discriminator, config.d_lr or config.lr, config)
-        self.ema = EMA(task.generator, config.ema_decay) if config.ema_decay > 0 else None
+        self.ema = EMA(distributed.unwrap(task.generator), config.ema_decay) if config.ema_decay > 0 else None
+        self.is_main, self.world_size = distributed.is_main(), distributed.world_size()  # only rank 0 writes
+        self.device = next(distributed.unwrap(task.generator).parameters()).device
+        self.precision = Precision(self.device, resolve_precision(config.precision, self.device))
+        self.skipped_steps = 0  # steps skipped for a non-finite loss (train.skip_nonfinite)
+        self._saved_step: int | None = None
+        if config.lr_decay not in LR_DECAYS or not 0.0 <= config.lr_decay_start < 1.0:
+            raise ConfigError(
+                f"train.lr_decay must be one of {', '.join(LR_DECAYS)} and train.lr_decay_start in [0, 1), "
+                f"got {config.lr_decay!r} and {config.lr_decay_start}"
+            )
+        self.base_lrs = (config.lr, config.d_lr or config.lr)  # (generator, discriminator) before any decay
         self.step = 0
         self.elapsed = 0.0  # training seconds, summed over resumed sessions
         self._writer = None
 
     @property
     def sampling_generator(self) -> nn.Module:
-        return self.ema.module if self.ema else self.task.generator
+        return self.ema.module if self.ema else distributed.unwrap(self.task.generator)
 
     # ------------------------------------------------------------------ the loop
     def fit(self, total_steps: int | None, time_budget: float = 0.0) -> dict:
@@ -86,16 +100,24 @@ class Trainer:
             while (total_steps is None or self.step < total_steps) and not (
                 time_budget and self.elapsed >= time_budget
             ):
+                if c.lr_decay != "none":
+                    progress = max(self.step / total_steps if total_steps else 0.0,
+                                   self.elapsed / time_budget if time_budget else 0.0)  # fmt: skip
+                    self._scale_lr(lr_factor(progress, c.lr_decay, c.lr_decay_start))
                 logs = self._train_step()
+                if c.lr_decay != "none":
+                    logs["lr"] = self.g_optimizer.param_groups[0]["lr"]
                 self.step += 1
                 self.elapsed = time.perf_counter() - start_time
+                if time_budget:  # every rank stops (and decays its lr) on rank 0's clock
+                    self.elapsed = distributed.agree(self.elapsed, self.device)
                 for key, value in logs.items():
                     totals[key] = totals.get(key, 0.0) + value
                 count += 1
                 if bar is not None:
                     bar.update(1)
                 if self.step % c.log_every == 0:
-                    row = {k: v / count for k, v in totals.items()}
+                    row = distributed.average({k: v / count for k, v in totals.items()}, self.device)
                     self.log(row)
                     if bar is not None:
                         bar.set_postfix({k: f"{row[k]:.3f}" for k in ("d_loss", "g_loss") if k in row})
@@ -110,7 +132,7 @@ class Trainer:
             if bar is not None:
                 bar.close()
         if count:
-            self.log({k: v / count for k, v in totals.items()})
+            self.log(distributed.average({k: v / count for k, v in totals.items()}, self.device))
         self.save()
         self.write_samples()
         if self._writer:
@@ -121,30 +143,54 @@ class Trainer:
         logs: dict[str, float] = {}
         for _ in range(self.config.d_steps):
             batch = next(self.batches)
-            loss, logs = self.task.d_loss(batch)
-            self._check_finite(loss, "discriminator")
-            self.d_optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.d_optimizer.step()
-        loss, g_logs = self.task.g_loss(batch)
-        self._check_finite(loss, "generator")
-        self.g_optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        self.g_optimizer.step()
-        if self.ema is not None:
-            self.ema.update(self.task.generator)
-        return {**logs, **g_logs}
+            batch = to_channels_last(batch) if self.config.channels_last else batch
+            with self.precision.autocast():
+                loss, logs = self.task.d_loss(batch)
+            if self._check_finite(loss, "discriminator", logs):
+                self.d_optimizer.zero_grad(set_to_none=True)
+                self.precision.backward_and_step("d", loss, self.d_optimizer)
+        with self.precision.autocast():
+            loss, g_logs = self.task.g_loss(batch)
+        if self._check_finite(loss, "generator", g_logs):
+            self.g_optimizer.zero_grad(set_to_none=True)
+            self.precision.backward_and_step("g", loss, self.g_optimizer)
+            if self.ema is not None:
+                self.ema.update(distributed.unwrap(self.task.generator))
+        return {k: v for k, v in {**logs, **g_logs}.items() if math.isfinite(v)}
 
-    def _check_finite(self, loss: torch.Tensor, player: str) -> None:
-        if not math.isfinite(loss.item()):
-            raise TrainingError(
-                f"the {player} loss became {loss.item()} at step {self.step + 1}; the last good checkpoint is kept "
-                "in the run directory (try a lower train.lr or another loss)"
-            )
+    def _scale_lr(self, factor: float) -> None:
+        for optimizer, base in zip((self.g_optimizer, self.d_optimizer), self.base_lrs, strict=True):
+            for group in optimizer.param_groups:
+                group["lr"] = base * factor
+
+    def _check_finite(self, loss: torch.Tensor, player: str, logs: dict[str, float]) -> bool:
+        """True for a finite loss (on every rank). A non-finite one is skipped (no update) while
+        train.skip_nonfinite allows, else training stops with TrainingError; the checkpoints on
+        disk are from before it, so the last good one is kept."""
+        value = loss.item()
+        if distributed.all_true(math.isfinite(value), self.device):
+            return True
+        step, names = self.step + 1, ", ".join(f"{k}={v:.4g}" for k, v in logs.items()) or "no logs"
+        allowed = self.config.skip_nonfinite
+        if self.skipped_steps < allowed:
+            self.skipped_steps += 1
+            if self.is_main:
+                message = f"the {player} loss is {value} ({names}); skipped this update"
+                print(f"condgan: step {step}: {message} ({self.skipped_steps} of {allowed} allowed by "
+                      "train.skip_nonfinite)", file=sys.stderr)  # fmt: skip
+            return False
+        saved = f"step {self._saved_step}" if self._saved_step is not None else "none yet"
+        raise TrainingError(
+            f"the {player} loss became {value} at step {step} ({names}); training stopped, the last good "
+            f"checkpoint ({saved}) is kept in {self.run_dir}; lower train.lr, try another loss.kind, or let "
+            f"train.skip_nonfinite skip a few bad steps ({self.skipped_steps} skipped so far)"
+        )
 
     # ------------------------------------------------------------------ outputs
     def log(self, row: dict[str, float]) -> None:
-        """Append one row (with the current step and training time) to metrics.jsonl."""
+        """Append one row (with the current step and training time) to metrics.jsonl (rank 0 only)."""
+        if not self.is_main:
+            return
         row = {"step": self.step, "time": round(self.elapsed, 3), **{k: round(v, 6) for k, v in row.items()}}
         with open(self.run_dir / "metrics.jsonl", "a") as handle:
             handle.write(json.dumps(row) + "\n")
@@ -165,12 +211,14 @@ class Trainer:
         return self._writer or None
 
     def write_samples(self) -> None:
+        if not self.is_main:
+            return
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
         self.task.write_samples(path, self.sampling_generator, self.step)
 
     # ------------------------------------------------------------------ checkpoints
     def weights(self) -> dict[str, dict[str, torch.Tensor]]:
-        weights = {name: module.state_dict() for name, module in self.task.modules().items()}
+        weights = {name: distributed.unwrap(module).state_dict() for name, module in self.task.modules().items()}
         if self.ema is not None:
             weights["generator_ema"] = self.ema.module.state_dict()
         return weights
@@ -184,13 +232,30 @@ class Trainer:
             "ema_updates": self.ema.updates if self.ema else 0,
             "cpu_rng": torch.get_rng_state(),
             "batches": self.batches.state_dict(),
+            "world_size": self.world_size,  # the loader position is per rank (see distributed.py)
+            "skipped_steps": self.skipped_steps,
+            "grad_scalers": self.precision.state_dict(),
         }
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
 
-    def save(self) -> Path:
-        return save_checkpoint(self.run_dir, self.step, self.weights(), self.state_dict(), self.config.keep_checkpoints)
+    def save(self) -> Path | None:
+        """Checkpoint the current step (rank 0 only; once per step). Non-finite weights are not
+        saved: TrainingError, and the previous checkpoint stays the latest."""
+        if not self.is_main or self._saved_step == self.step:
+            return None
+        weights = self.weights()
+        for model, tensors in weights.items():
+            for key, tensor in tensors.items():
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    raise TrainingError(
+                        f"{model} weight {key!r} is not finite at step {self.step}; not saved, the last good "
+                        f"checkpoint (step {self._saved_step}) is kept; lower train.lr or try another loss.kind"
+                    )
+        path = save_checkpoint(self.run_dir, self.step, weights, self.state_dict(), self.config.keep_checkpoints)
+        self._saved_step = self.step
+        return path
 
     def resume(self) -> int:
         """Load the newest complete checkpoint of the run directory; return its step."""
@@ -200,7 +265,7 @@ class Trainer:
 
             raise CheckpointError(f"{self.run_dir}: no complete checkpoint to resume from; start a new run")
         for name, module in self.task.modules().items():
-            load_module_weights(module, folder / f"{name}.safetensors")
+            load_module_weights(distributed.unwrap(module), folder / f"{name}.safetensors")
         if self.ema is not None:
             load_module_weights(self.ema.module, folder / "generator_ema.safetensors")
         state = load_state(folder / "state.pt")
@@ -212,9 +277,26 @@ class Trainer:
         torch.set_rng_state(state["cpu_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
-        self.batches.load_state_dict(state["batches"])
-        _truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
+        saved_world = int(state.get("world_size", 1))
+        self.batches.load_state_dict(distributed.rescale_loader_state(state["batches"], saved_world, self.world_size))
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.precision.load_state_dict(state.get("grad_scalers", {}))
+        self._saved_step = self.step
+        if self.is_main:
+            _truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
         return self.step
+
+
+LR_DECAYS = ("none", "linear")
+
+
+def lr_factor(progress: float, decay: str, start: float = 0.5) -> float:
+    """Learning-rate multiplier at `progress` (fraction of the budget done, 0..1): 1 until `start`,
+    then for "linear" straight down to 0 at the end (pix2pix: constant for the first half, then
+    linearly to zero). Deterministic in the step, so a resumed run gets the same rates."""
+    if decay == "none" or progress <= start:
+        return 1.0
+    return max(0.0, (1.0 - progress) / (1.0 - start))
 
 
 def _adam(module: nn.Module, lr: float, config: TrainConfig) -> torch.optim.Adam:

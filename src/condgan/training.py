@@ -9,6 +9,8 @@ from pathlib import Path
 
 import torch
 
+from condgan import distributed
+from condgan.acceleration import prepare_task
 from condgan.config import Config, load_json, save_json
 from condgan.data import load_dataset
 from condgan.errors import CheckpointError, ConfigError, DataError
@@ -36,6 +38,8 @@ def resolve_config(config: Config, dataset) -> Config:
         )
     if num_classes == 0:
         data = replace(data, class_names=())
+    if config.task == "pix2pix":  # a PairedDataset: input channels and the jitter's stored size too
+        data = replace(data, source_channels=dataset.source_channels, load_size=dataset.load_size)
     return replace(config, data=data, model=replace(config.model, num_classes=num_classes))
 
 
@@ -43,6 +47,10 @@ def load_training_data(config: Config, log=print) -> tuple[Config, object]:
     """The training split, and the config naming the set used: `data.fallback` (said in one line)
     stands in when `data.name` cannot be had."""
     d = config.data
+    if config.task == "pix2pix":  # aligned:DIR | pairs:DIR -> (source, target) batches
+        from condgan.data.paired import load_training_pairs
+
+        return config, load_training_pairs(config)
     try:
         return config, load_dataset(d.name, "train", d.image_size, d.channels, download=d.download)
     except DataError as exc:
@@ -108,23 +116,44 @@ def train(
     config = config or Config()
     set_threads(config.train.threads)
     device = resolve_device(config.train.device)
-    config, dataset = load_training_data(config, log)
+    context, device = distributed.setup(device, config.train.dist_timeout)  # torchrun: join the group
+    if not context.is_main:  # only rank 0 speaks and writes
+        log, progress = (lambda msg: None), False
+    with distributed.main_first():  # rank 0 downloads first
+        config, dataset = load_training_data(config, log)
     config = resolve_config(config, dataset)
+    if config.train.eval_every > 0:  # quick evals; loads (or trains, once) the domain evaluator now
+        from condgan.eval_callback import EvalCallback
+
+        with distributed.main_first():  # rank 0 fills the evaluator cache, then the others read it
+            callbacks = [*callbacks, EvalCallback(config, device, log=log)]
     torch.manual_seed(config.train.seed)
     task = build_task(config, device)  # validates every name before anything is written
-    batches = dataset.batches(config.train.batch_size, seed=config.train.seed, device=device)
+    prepare_task(task, config.train, device)  # sync BN, channels-last, DDP, torch.compile as configured
+    batches = dataset.batches(
+        config.train.batch_size, seed=config.train.seed, device=device, rank=context.rank, world_size=context.world_size
+    )
     steps = total_steps(config, batches.batches_per_epoch)
-    if not resume:
-        create_run_dir(out)
-    save_json(config, out / "config.json")
+    if context.is_main:
+        if not resume:
+            create_run_dir(out)
+        save_json(config, out / "config.json")
     trainer = Trainer(task, config.train, out, batches, progress=progress, callbacks=callbacks)
     if resume:
         step = trainer.resume()
         log(f"condgan: resuming {out} from step {step}")
-    summary = trainer.fit(steps, config.train.time_budget)
+    try:
+        summary = trainer.fit(steps, config.train.time_budget)
+        distributed.barrier()  # every rank done before rank 0 returns
+    except Exception as exc:
+        if distributed.is_collective_failure(exc):  # another rank died or stalled
+            raise distributed.describe_failure(exc) from None
+        raise
+    finally:
+        distributed.cleanup()
     from condgan.plots import loss_curves
 
-    if (out / "metrics.jsonl").is_file():
+    if context.is_main and (out / "metrics.jsonl").is_file():
         loss_curves(out / "metrics.jsonl", out / "losses.png")
     log(f"condgan: trained {summary['steps']} steps in {summary['seconds']:.0f}s -> {out}")
     return out

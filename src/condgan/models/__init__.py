@@ -8,6 +8,12 @@ from condgan.config import Config
 from condgan.errors import ConfigError
 from condgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from condgan.models.mlp import MLPDiscriminator, MLPGenerator
+from condgan.models.pix2pix import (
+    PAIR_DISCRIMINATORS,
+    TRANSLATION_GENERATORS,
+    build_pair_discriminator,
+    build_translation_generator,
+)
 
 GENERATORS: dict[str, type[nn.Module]] = {"mlp": MLPGenerator, "dcgan": DCGANGenerator}
 DISCRIMINATORS: dict[str, type[nn.Module]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
@@ -20,7 +26,10 @@ def _choose(registry: dict, name: str, what: str):
 
 
 def build_generator(config: Config) -> nn.Module:
-    """Build the class-conditional generator that `config` describes (num_classes resolved)."""
+    """Build the generator that `config` describes: class-conditional (num_classes resolved), or
+    pix2pix's image-to-image G for task pix2pix (models/pix2pix.py)."""
+    if config.task == "pix2pix" or config.model.generator in TRANSLATION_GENERATORS:
+        return build_translation_generator(config)
     m, d = config.model, config.data
     cls = _choose(GENERATORS, m.generator, "generator")
     kwargs = dict(z_dim=m.z_dim, num_classes=m.num_classes, image_size=d.image_size, channels=d.channels)
@@ -30,6 +39,8 @@ def build_generator(config: Config) -> nn.Module:
 
 
 def build_discriminator(config: Config) -> nn.Module:
+    if config.task == "pix2pix" or config.model.discriminator in PAIR_DISCRIMINATORS:
+        return build_pair_discriminator(config)
     m, d = config.model, config.data
     cls = _choose(DISCRIMINATORS, m.discriminator, "discriminator")
     kwargs = dict(

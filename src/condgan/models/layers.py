@@ -10,7 +10,10 @@ CONDITIONINGS = ("concat", "projection", "acgan")
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(B,) int64 -> (B, num_classes) float."""
+    """(B,) int64 -> (B, num_classes) float. Float (B, num_classes) class weights (a class mixture, as the
+    web demo's class morph uses) pass through as they are."""
+    if labels.is_floating_point():
+        return labels.to(dtype)
     return F.one_hot(labels, num_classes).to(dtype)
 
 
@@ -27,8 +30,11 @@ class ConditionalBatchNorm2d(nn.Module):
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         out = self.norm(x)  # (B, C, H, W)
-        scale = self.scale(labels)[:, :, None, None]  # (B, C, 1, 1)
-        shift = self.shift(labels)[:, :, None, None]
+        if labels.is_floating_point():  # (B, K) class weights: the weighted mix of the classes' scale and shift
+            scale, shift = (labels @ self.scale.weight)[:, :, None, None], (labels @ self.shift.weight)[:, :, None, None]
+        else:
+            scale = self.scale(labels)[:, :, None, None]  # (B, C, 1, 1)
+            shift = self.shift(labels)[:, :, None, None]
         return out * scale + shift
 
 

@@ -71,9 +71,13 @@ class MLPDiscriminator(nn.Module):
             inputs = torch.cat([inputs, one_hot(labels, self.num_classes, images.dtype)], 1)
         return self.body(inputs)  # (B, 512)
 
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        return self.head(self.features(images, labels), labels)  # (B,)
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
+        """(B,) logits; with `with_classes` also the acgan class logits (B, K), through `forward` so
+        that DistributedDataParallel sees the call."""
+        features = self.features(images, labels)
+        if with_classes:
+            return self.head(features, labels), self.head.classify(features)
+        return self.head(features, labels)  # (B,)
 
     def forward_with_classes(self, images: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.features(images, labels)
-        return self.head(features, labels), self.head.classify(features)
+        return self(images, labels, with_classes=True)

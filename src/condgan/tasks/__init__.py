@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from condgan.errors import ConfigError
 from condgan.tasks.cgan import CGANTask
+from condgan.tasks.pix2pix import Pix2PixTask
 
-TASKS = {"cgan": CGANTask}
+TASKS = {"cgan": CGANTask, "pix2pix": Pix2PixTask}
 
 
 def task_class(name: str):
@@ -14,4 +15,4 @@ def task_class(name: str):
     return TASKS[name]
 
 
-__all__ = ["TASKS", "CGANTask", "task_class"]
+__all__ = ["TASKS", "CGANTask", "Pix2PixTask", "task_class"]

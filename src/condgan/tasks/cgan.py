@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from condgan.config import Config
+from condgan.distributed import batch_noise
 from condgan.losses import get_loss, gradient_penalty, r1_penalty
 
 
@@ -36,13 +37,13 @@ class CGANTask:
 
     def _discriminate(self, images: torch.Tensor, labels: torch.Tensor | None):
         if self.acgan:
-            return self.discriminator.forward_with_classes(images, labels)
+            return self.discriminator(images, labels, with_classes=True)  # forward, so DDP sees the call
         return self.discriminator(images, labels), None
 
     def d_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         real_images, labels = batch  # (B, C, H, W), (B,)
         labels = labels if self.num_classes else None
-        z = torch.randn(real_images.shape[0], self.z_dim, device=real_images.device)
+        z = batch_noise(real_images.shape[0], self.z_dim, real_images.device)  # this rank's rows of the global z
         fake_images = self.generator(z, labels)  # graph kept for the G step
         self._fake = (fake_images, labels)
         loss_cfg = self.config.loss
@@ -62,7 +63,9 @@ class CGANTask:
             loss = loss + loss_cfg.r1_gamma * penalty
             logs["r1"] = penalty.item()
         if self.acgan:
-            aux = F.cross_entropy(real_classes, labels) + F.cross_entropy(fake_classes, labels)
+            aux = F.cross_entropy(real_classes, labels)
+            if loss_cfg.aux_on_fake:
+                aux = aux + F.cross_entropy(fake_classes, labels)
             loss = loss + loss_cfg.aux_weight * aux
             logs["d_aux"] = aux.item()
             logs["d_class_acc"] = (real_classes.argmax(1) == labels).float().mean().item()

@@ -1,0 +1,136 @@
+"""Shared by the benchmark scripts: thread and device set-up, machine facts, results files, configs.
+
+Each script sets OMP_WAIT_POLICY=PASSIVE before torch is imported (idle OpenMP threads then sleep
+instead of spinning, which matters on a 2-core machine shared with other work) and imports this
+module after that.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from condgan.checkpoint import atomic_write_text
+from condgan.config import Config, load_config
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
+MLP_YAML = ROOT / "configs" / "mlp-cgan.yaml"  # the seed's cGAN: the architecture the reference loop copies
+DEFAULT_YAML = ROOT / "configs" / "fashion-mnist.yaml"  # the default recipe (Config defaults on Fashion-MNIST)
+HUGE = 10**9  # "no step limit": the benchmarks stop training themselves
+
+
+def add_common_args(parser) -> None:
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    parser.add_argument("--quick", action="store_true", help="a few seconds only: checks that the script works")
+
+
+def setup(threads: int, device: str) -> torch.device:
+    from condgan.runtime import resolve_device
+
+    torch.set_num_threads(threads)
+    return resolve_device(device)
+
+
+def sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def machine(device: torch.device, threads: int) -> dict:
+    info = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
+        "processor": platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "threads": threads,
+        "device": str(device),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+        "load_average": [round(x, 2) for x in os.getloadavg()],
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+    }
+    if device.type == "cuda":
+        info["gpu"] = torch.cuda.get_device_name(device)
+    return info
+
+
+def bench_config(yaml_path: Path, threads: int, device: str, overrides: list[str] = ()) -> Config:
+    """A recipe on Fashion-MNIST, batch 64, nothing but training (no samples, checkpoints or evals)."""
+    return load_config(
+        yaml_path,
+        [
+            "data.name=fashion-mnist",
+            "data.image_size=28",
+            f"train.steps={HUGE}",
+            "train.epochs=0",
+            "train.time_budget=0",
+            "train.sample_every=0",
+            "train.checkpoint_every=0",
+            "train.eval_every=0",
+            f"train.threads={threads}",
+            f"train.device={device}",
+            *overrides,
+        ],
+    )
+
+
+def matmul_flops_per_second(device: torch.device, seconds: float = 2.0) -> dict:
+    """The machine's measured float32 matmul throughput (best of repeated square products)."""
+    n = 8192 if device.type == "cuda" else 2048
+    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    for _ in range(3):
+        a @ b
+    sync(device)
+    best, deadline = float("inf"), time.perf_counter() + seconds
+    while time.perf_counter() < deadline:
+        started = time.perf_counter()
+        a @ b
+        sync(device)
+        best = min(best, time.perf_counter() - started)
+    return {"n": n, "dtype": "float32", "flops_per_second": 2 * n**3 / best}
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def write_result(name: str, result: dict) -> Path:
+    """benchmarks/results/NAME.json; a --quick run (a smoke test, not a measurement) goes to the temp dir."""
+    folder = Path(tempfile.gettempdir()) / "condgan-bench-quick" if result.get("quick") else RESULTS
+    path = folder / f"{name}.json"
+    atomic_write_text(path, json.dumps(result, indent=2) + "\n")
+    return path
+
+
+def markdown_table(headers: list[str], rows: list[list]) -> str:
+    def cell(value) -> str:
+        if isinstance(value, float):
+            return f"{value:,.3g}" if abs(value) < 100 else f"{value:,.0f}"
+        return str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(headers)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def build_trainer(config: Config, device: torch.device, run_dir: Path):
+    """A Trainer wired as `condgan.training.train` wires it (for FLOP counting and profiling)."""
+    from condgan.acceleration import prepare_task
+    from condgan.trainer import Trainer
+    from condgan.training import build_task, load_training_data, resolve_config
+
+    config, dataset = load_training_data(config, log=lambda message: None)
+    config = resolve_config(config, dataset)
+    torch.manual_seed(config.train.seed)
+    task = build_task(config, device)
+    prepare_task(task, config.train, device)
+    batches = dataset.batches(config.train.batch_size, seed=config.train.seed, device=device)
+    Path(run_dir).mkdir(parents=True, exist_ok=True)
+    return Trainer(task, config.train, Path(run_dir), batches, progress=False), config, dataset

@@ -1,0 +1,121 @@
+"""Sampling throughput: images/s of each class-conditional generator at batch 1, 64 and 1024.
+
+    python benchmarks/sample_throughput.py [--threads 2] [--seconds 5] [--device auto] [--run RUN]
+
+For every generator in condgan.models.GENERATORS that builds for Fashion-MNIST (28x28, 1
+channel, 10 classes, the Config defaults otherwise), two paths are timed: `module` (the
+generator's forward pass under inference_mode, float images) and `api`
+(`ClassConditionalGenerator.generate(labels=..., seed=...)`, which also draws the noise and
+returns uint8 arrays). Weights are untrained (the speed does not depend on them); `--run RUN`
+times a trained run's generator instead. Writes benchmarks/results/sample_throughput.json and
+prints a Markdown table. Target: >= 20,000 images/s at batch 1024 for 28x28 generators.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+
+import argparse  # noqa: E402
+import time  # noqa: E402
+
+import torch  # noqa: E402
+from bench_common import DEFAULT_YAML, add_common_args, machine, markdown_table, setup, sync, write_result  # noqa: E402
+
+from condgan.config import load_config  # noqa: E402
+from condgan.data.datasets import FASHION_CLASSES  # noqa: E402
+from condgan.generate import ClassConditionalGenerator, load_generator  # noqa: E402
+from condgan.models import GENERATORS, build_generator  # noqa: E402
+
+BATCHES = (1, 64, 1024)
+TARGET = 20_000  # images/s at batch 1024, 28x28
+
+
+def rate(call, images_per_call: int, seconds: float, device: torch.device) -> float:
+    """Images per second of `call()`, after 3 warm-up calls, over at least `seconds` and 3 calls."""
+    for _ in range(3):
+        call()
+    sync(device)
+    calls, started = 0, time.perf_counter()
+    while calls < 3 or time.perf_counter() - started < seconds:
+        call()
+        calls += 1
+    sync(device)
+    return calls * images_per_call / (time.perf_counter() - started)
+
+
+def generators(args, device: torch.device) -> dict[str, ClassConditionalGenerator | str]:
+    """name -> generator, or -> the reason it was skipped."""
+    if args.run:
+        return {f"run {args.run}": load_generator(args.run, device=str(device))}
+    found: dict[str, ClassConditionalGenerator | str] = {}
+    for name in GENERATORS:
+        config = load_config(DEFAULT_YAML, [f"model.generator={name}", "model.num_classes=10"]).replace(
+            data={"image_size": 28, "channels": 1, "class_names": list(FASHION_CLASSES)}
+        )
+        try:
+            module = build_generator(config)
+        except Exception as error:  # a generator that is not class-conditional at 28x28 (pix2pix's U-Net)
+            found[name] = f"skipped ({type(error).__name__}: {str(error)[:80]})"
+            continue
+        found[name] = ClassConditionalGenerator(module, config, device)
+    return found
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per point")
+    parser.add_argument("--run", help="time this run directory's generator instead of untrained ones")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds = 0.3
+    device = setup(args.threads, args.device)
+    results, rows = [], []
+    for name, generator in generators(args, device).items():
+        if isinstance(generator, str):
+            results.append({"generator": name, "note": generator})
+            continue
+        size = generator.image_size
+        for batch in BATCHES:
+            z = generator.noise(batch, seed=0).to(device)
+            labels = torch.arange(batch, device=device) % generator.num_classes
+            label_list = labels.tolist()
+
+            def forward(g=generator, z=z, labels=labels):
+                with torch.inference_mode():
+                    return g.module(z, labels)
+
+            def api(g=generator, labels=label_list):
+                return g.generate(labels=labels, seed=0)
+
+            module_rate = rate(forward, batch, args.seconds, device)
+            api_rate = rate(api, batch, args.seconds, device)
+            parameters = sum(p.numel() for p in generator.module.parameters())
+            results.append({
+                "generator": name, "image_size": size, "channels": generator.channels, "parameters": parameters,
+                "batch": batch, "module_images_per_s": module_rate, "api_images_per_s": api_rate,
+            })  # fmt: skip
+            rows.append([name, f"{size}x{size}", batch, module_rate, api_rate])
+    big = [r for r in results if r.get("batch") == 1024 and r["image_size"] == 28]
+    result = {
+        "benchmark": "sample_throughput",
+        "quick": args.quick,
+        "seconds_per_point": args.seconds,
+        "results": results,
+        "target": {
+            "images_per_s_at_batch_1024_28px": TARGET,
+            "met": {r["generator"]: r["module_images_per_s"] >= TARGET for r in big},
+        },
+        **machine(device, args.threads),
+    }
+    path = write_result("sample_throughput", result)
+    print(markdown_table(["generator", "size", "batch", "module images/s", "api images/s"], rows))
+    for note in (r for r in results if "note" in r):
+        print(f"{note['generator']}: {note['note']}")
+    print(f"\ntarget >= {TARGET:,} images/s at batch 1024: {result['target']['met']}; wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

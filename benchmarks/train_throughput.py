@@ -1,0 +1,184 @@
+"""Training throughput: condgan mlp and dcgan beside a tutorial-style reference loop, in one run.
+
+    python benchmarks/train_throughput.py [--threads 2] [--seconds 60] [--repeats 3] [--device auto]
+
+Measures images/s and steps/s of `condgan.training.train` for the seed's MLP cGAN
+(configs/mlp-cgan.yaml) and the default recipe (configs/fashion-mnist.yaml, dcgan), both at
+batch 64 on Fashion-MNIST, and of `reference_loop.py` (the same MLP, trained the way tutorials
+do: DataLoader over per-item PIL/tensor transforms, batch 64). The measurements take turns,
+`--repeats` rounds, and the median is reported. Also: FLOPs per training step
+(torch.utils.flop_counter), the machine's float32 matmul throughput measured in the same run,
+and the fraction of it each loop reaches. Writes benchmarks/results/train_throughput.json and
+prints a Markdown table. Target: condgan mlp >= 2x the reference's images/s.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+
+import argparse  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import torch  # noqa: E402
+from bench_common import (  # noqa: E402
+    DEFAULT_YAML,
+    MLP_YAML,
+    add_common_args,
+    bench_config,
+    build_trainer,
+    machine,
+    markdown_table,
+    matmul_flops_per_second,
+    median,
+    setup,
+    sync,
+    write_result,
+)
+from reference_loop import ReferenceLoop  # noqa: E402
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+
+class Finished(Exception):
+    """Raised by the stopwatch to end a measured training run."""
+
+
+class Stopwatch:
+    """Trainer callback: starts timing after `warmup` steps, stops training `seconds` later."""
+
+    def __init__(self, warmup: int, seconds: float, device: torch.device):
+        self.warmup, self.seconds, self.device = warmup, seconds, device
+        self.started = self.first_step = None
+        self.steps, self.elapsed = 0, 0.0
+
+    def tick(self, step: int) -> bool:
+        """True when the measurement is done."""
+        if step == self.warmup:
+            sync(self.device)
+            self.started, self.first_step = time.perf_counter(), step
+        elif self.started is not None and time.perf_counter() - self.started >= self.seconds:
+            sync(self.device)
+            self.elapsed, self.steps = time.perf_counter() - self.started, step - self.first_step
+            return True
+        return False
+
+    def on_step_end(self, trainer) -> None:
+        if self.tick(trainer.step):
+            raise Finished
+
+
+def measure_condgan(config, device: torch.device, warmup: int, seconds: float) -> dict:
+    from condgan.training import train
+
+    watch = Stopwatch(warmup, seconds, device)
+    with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
+        try:
+            train(config, out=Path(tmp) / "run", progress=False, log=lambda message: None, callbacks=[watch])
+        except Finished:
+            pass
+    images_per_step = config.train.batch_size * config.train.d_steps
+    return {"steps_per_s": watch.steps / watch.elapsed, "images_per_s": watch.steps * images_per_step / watch.elapsed}
+
+
+def measure_reference(loop: ReferenceLoop, device: torch.device, warmup: int, seconds: float) -> dict:
+    watch = Stopwatch(warmup, seconds, device)
+    loop.run(watch.tick)
+    return {"steps_per_s": watch.steps / watch.elapsed, "images_per_s": watch.steps * loop.batch_size / watch.elapsed}
+
+
+def condgan_step_flops(config, device: torch.device) -> int:
+    """FLOPs of one condgan training step: d_steps D losses + backward, one G loss + backward."""
+    with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
+        trainer, _, _ = build_trainer(config, device, Path(tmp))
+        task = trainer.task
+        with FlopCounterMode(display=False) as counter:
+            for _ in range(config.train.d_steps):
+                batch = next(trainer.batches)
+                loss, _ = task.d_loss(batch)
+                loss.backward()
+            loss, _ = task.g_loss(batch)
+            loss.backward()
+    return counter.get_total_flops()
+
+
+def reference_step_flops(loop: ReferenceLoop) -> int:
+    real_images, labels = next(iter(loop.loader))
+    with FlopCounterMode(display=False) as counter:
+        loop.step(real_images, labels)
+    return counter.get_total_flops()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    add_common_args(parser)
+    parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per loop and round")
+    parser.add_argument("--warmup", type=int, default=20, help="steps before the clock starts")
+    parser.add_argument("--repeats", type=int, default=3, help="rounds (the loops take turns); median reported")
+    args = parser.parse_args()
+    if args.quick:
+        args.seconds, args.warmup, args.repeats = 2.0, 3, 1
+    device = setup(args.threads, args.device)
+    configs = {
+        "condgan mlp": bench_config(MLP_YAML, args.threads, str(device), ["train.batch_size=64"]),
+        "condgan dcgan": bench_config(DEFAULT_YAML, args.threads, str(device), ["train.batch_size=64"]),
+    }
+    with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
+        _, mlp_resolved, dataset = build_trainer(configs["condgan mlp"], device, Path(tmp))
+    reference = ReferenceLoop(mlp_resolved, dataset, device, batch_size=64)
+    flops = {name: condgan_step_flops(config, device) for name, config in configs.items()}
+    flops["reference mlp (tutorial loop)"] = reference_step_flops(reference)
+    matmul = matmul_flops_per_second(device)
+
+    runs: dict[str, list[dict]] = {name: [] for name in flops}
+    for round_ in range(args.repeats):
+        print(f"round {round_ + 1}/{args.repeats}", flush=True)
+        runs["reference mlp (tutorial loop)"].append(measure_reference(reference, device, args.warmup, args.seconds))
+        for name, config in configs.items():
+            runs[name].append(measure_condgan(config, device, args.warmup, args.seconds))
+
+    reference_rate = median([r["images_per_s"] for r in runs["reference mlp (tutorial loop)"]])
+    results = []
+    for name, measured in runs.items():
+        steps_per_s = median([r["steps_per_s"] for r in measured])
+        images_per_s = median([r["images_per_s"] for r in measured])
+        achieved = flops[name] * steps_per_s
+        results.append({
+            "loop": name,
+            "batch_size": 64,
+            "steps_per_s": steps_per_s,
+            "images_per_s": images_per_s,
+            "images_per_s_each_round": [round(r["images_per_s"], 1) for r in measured],
+            "flops_per_step": flops[name],
+            "flops_per_s": achieved,
+            "fraction_of_matmul_peak": achieved / matmul["flops_per_second"],
+            "ratio_to_reference": images_per_s / reference_rate,
+        })  # fmt: skip
+    mlp = next(r for r in results if r["loop"] == "condgan mlp")
+    result = {
+        "benchmark": "train_throughput",
+        "quick": args.quick,
+        "seconds_per_measurement": args.seconds,
+        "warmup_steps": args.warmup,
+        "repeats": args.repeats,
+        "matmul": matmul,
+        "results": results,
+        "target": {"mlp_ratio_to_reference_at_least": 2.0, "met": mlp["ratio_to_reference"] >= 2.0},
+        **machine(device, args.threads),
+    }
+    path = write_result("train_throughput", result)
+    rows = [
+        [r["loop"], r["images_per_s"], r["steps_per_s"], r["ratio_to_reference"], r["flops_per_step"] / 1e9,
+         r["flops_per_s"] / 1e9, f"{100 * r['fraction_of_matmul_peak']:.1f}%"]
+        for r in results
+    ]  # fmt: skip
+    headers = ["loop (batch 64)", "images/s", "steps/s", "x reference", "GFLOP/step", "GFLOP/s", "of matmul peak"]
+    print(markdown_table(headers, rows))
+    print(f"\nmatmul peak: {matmul['flops_per_second'] / 1e9:.1f} GFLOP/s ({matmul['n']}x{matmul['n']} float32); "
+          f"target mlp >= 2x reference: {'met' if result['target']['met'] else 'NOT met'}; wrote {path}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

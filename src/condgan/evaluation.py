@@ -1,0 +1,351 @@
+"""`condgan eval RUN`: measure a trained run in the domain evaluator's feature space, beside real data.
+
+`evaluate_run(run_dir)` generates `num_samples` images (balanced over the classes) with the run's
+EMA generator, and compares the domain evaluator's features and predictions for them with those
+of the real test split: conditional accuracy, FID, KID (mean and std over subsets), intra-class
+FID (mean over classes, and per class), precision/recall (k=3) and density/coverage (k=5).
+
+The *real floor* is the same metrics for real held-out images: a balanced subset of the training
+split, as large as the generated set, against the same test split (for conditional accuracy:
+the evaluator's accuracy on the test images). It is the best score this evaluator can give, so
+read the model's numbers against it, not against 0.
+
+Results go to eval.json and eval.md (`condgan.eval_report`) and a class grid to eval_grid.png,
+all written atomically. The work is dispatched on `config.task` through `TASK_EVALUATORS`: a task
+adds a function (run_dir, config, options) -> dict with "metrics" and "floor" (same keys) and
+optionally "per_class"; the report code prints whatever metrics it finds.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from condgan.config import Config
+from condgan.data.datasets import ImageDataset, load_dataset
+from condgan.data.loader import to_uint8
+from condgan.errors import CondganError, MetricError
+from condgan.metrics.evaluator import Evaluator, cache_key, default_cache_root, load_evaluator, predict
+from condgan.metrics.functional import (
+    conditional_accuracy,
+    density_coverage,
+    fid_from_features,
+    kid_from_features,
+    precision_recall,
+)
+
+DEFAULT_SAMPLES = 10_000
+MIN_PER_CLASS = 10  # per-class metrics (intra-class FID) need at least this many images of every class
+MIN_SAMPLES = 20  # the whole-set metrics need at least this many (density/coverage need more than k=5)
+KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # torch-fidelity's defaults
+PR_K, DC_K = 3, 5  # nearest neighbours: Kynkaanniemi et al. 2019 use 3, Naeem et al. 2020 use 5
+GRID_FILE = "eval_grid.png"
+
+
+def _stderr(message: str) -> None:
+    print(message, file=sys.stderr)
+
+
+@dataclass(frozen=True)
+class EvalOptions:
+    num_samples: int = DEFAULT_SAMPLES
+    seed: int = 0
+    batch_size: int = 1000
+    device: torch.device = torch.device("cpu")
+    inception_weights: Path | None = None
+    log: Callable[[str], None] = field(default=_stderr)
+
+
+def evaluate_run(
+    run_dir: str | Path,
+    num_samples: int = DEFAULT_SAMPLES,
+    seed: int = 0,
+    batch_size: int = 1000,
+    device: str = "auto",
+    inception_weights: str | Path | None = None,
+    log: Callable[[str], None] | None = None,
+) -> dict:
+    """Evaluate a run directory, write eval.json, eval.md and eval_grid.png into it, return the result."""
+    from condgan.eval_report import write_report
+    from condgan.generate import load_config_of, resolve_run_dir
+    from condgan.runtime import resolve_device
+
+    run_dir = resolve_run_dir(run_dir)
+    config = load_config_of(run_dir)
+    if config.task not in TASK_EVALUATORS:
+        raise CondganError(
+            f"cannot evaluate {run_dir}: task {config.task!r} has no evaluation; evaluable tasks: "
+            f"{', '.join(TASK_EVALUATORS)}"
+        )
+    if num_samples < MIN_SAMPLES:
+        raise MetricError(f"--samples {num_samples} is too few; the metrics need at least {MIN_SAMPLES} samples")
+    if batch_size < 1:
+        raise MetricError(f"batch size {batch_size} must be at least 1")
+    options = EvalOptions(
+        num_samples=num_samples,
+        seed=seed,
+        batch_size=batch_size,
+        device=resolve_device(device),
+        inception_weights=Path(inception_weights) if inception_weights is not None else None,
+        log=log or _stderr,
+    )
+    started = time.perf_counter()
+    result = {
+        "run": str(run_dir),
+        "task": config.task,
+        "dataset": config.data.name,
+        "num_samples": num_samples,
+        "seed": seed,
+        **TASK_EVALUATORS[config.task](run_dir, config, options),
+    }
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    write_report(run_dir, result)
+    return result
+
+
+# ----------------------------------------------------------------------------- building blocks
+
+
+def balanced_labels(num_samples: int, num_classes: int) -> torch.Tensor:
+    """(N,) int64 class labels in contiguous blocks whose sizes differ by at most one."""
+    return torch.arange(num_samples, dtype=torch.long) * num_classes // num_samples
+
+
+def domain_evaluator(config: Config, device: torch.device, log: Callable[[str], None] = _stderr) -> Evaluator:
+    """The cached evaluator for the run's dataset, size and channels; trained once (said in one line) if missing.
+
+    Training it does not disturb the caller's random state.
+    """
+    d = config.data
+    stem = default_cache_root() / cache_key(d.name, d.image_size, d.channels)
+    if not stem.with_suffix(".json").exists():
+        log(
+            f"condgan: training the domain evaluator for {d.name} ({d.image_size} px) once "
+            f"(about 3 minutes for Fashion-MNIST on 2 CPU cores); it is cached in {stem.parent}"
+        )
+    try:
+        with torch.random.fork_rng(devices=[]):
+            evaluator = load_evaluator(d.name, d.image_size, d.channels)
+    except CondganError as error:
+        if isinstance(error, MetricError):
+            raise
+        raise MetricError(f"the domain evaluator cannot load dataset {d.name!r}: {error}") from None
+    return evaluator.to(device).eval()
+
+
+def real_split(config: Config, split: str) -> ImageDataset:
+    """A split of the run's dataset at the run's size and channels, in memory."""
+    d = config.data
+    try:
+        dataset = load_dataset(d.name, split, d.image_size, d.channels, download=d.download)
+    except CondganError as error:
+        raise MetricError(f"cannot evaluate against dataset {d.name!r} ({split} split): {error}") from None
+    if not isinstance(dataset, ImageDataset):
+        raise MetricError(
+            f"dataset {d.name!r} is too big to hold in memory, which evaluation needs; use a smaller image size"
+        )
+    return dataset
+
+
+@torch.no_grad()
+def sample_features(
+    generator: nn.Module,
+    evaluator: Evaluator,
+    z: torch.Tensor,
+    labels: torch.Tensor | None,
+    batch_size: int = 1000,
+    keep_images: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+    """Generate from noise (N, z_dim) and labels (N,) in batches, in eval mode; return the evaluator's
+    predicted labels (N,), features (N, D) and, with `keep_images`, the uint8 images (N, C, H, W) on the CPU.
+
+    Samples are quantised to uint8 first, as real images are, so both sides feed the evaluator alike.
+    """
+    device = next(generator.parameters()).device
+    was_training = generator.training
+    generator.eval()
+    predicted, features, images = [], [], []
+    try:
+        for start in range(0, z.shape[0], batch_size):
+            z_batch = z[start : start + batch_size].to(device)
+            label_batch = labels[start : start + batch_size].to(device) if labels is not None else None
+            batch = to_uint8(generator(z_batch, label_batch))  # (B, C, H, W) uint8
+            batch_predicted, batch_features = predict(evaluator, batch, batch_size)
+            predicted.append(batch_predicted)
+            features.append(batch_features)
+            if keep_images:
+                images.append(batch.cpu())
+    finally:
+        generator.train(was_training)
+    return torch.cat(predicted), torch.cat(features), torch.cat(images) if keep_images else None
+
+
+def floor_subset(labels: torch.Tensor, counts: torch.Tensor | None, total: int, seed: int) -> torch.Tensor:
+    """Indices of real training images for the floor: `counts[c]` of each class c (as many as there are),
+    or `total` drawn at random when `counts` is None; seeded."""
+    generator = torch.Generator().manual_seed(seed)
+    if counts is None:
+        return torch.randperm(labels.shape[0], generator=generator)[:total]
+    chosen = []
+    for c, count in enumerate(counts.tolist()):
+        members = (labels == c).nonzero().squeeze(1)
+        chosen.append(members[torch.randperm(members.shape[0], generator=generator)[:count]])
+    return torch.cat(chosen)
+
+
+def feature_metrics(
+    real_features: torch.Tensor, fake_features: torch.Tensor, seed: int = 0, timings: dict | None = None
+) -> dict[str, float]:
+    """FID, KID (+ std), precision, recall, density and coverage of fake against real features."""
+    timings = timings if timings is not None else {}
+    real, fake = real_features.double().numpy(), fake_features.double().numpy()
+    clock = time.perf_counter()
+
+    def lap(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        timings[name] = round(timings.get(name, 0.0) + now - clock, 2)
+        clock = now
+
+    fid = fid_from_features(real, fake)
+    lap("fid")
+    kid, kid_std = kid_from_features(real, fake, num_subsets=KID_SUBSETS, subset_size=KID_SUBSET_SIZE, seed=seed)
+    lap("kid")
+    precision, recall = precision_recall(real, fake, PR_K)
+    lap("precision_recall")
+    density, coverage = density_coverage(real, fake, DC_K)
+    lap("density_coverage")
+    return {"fid": fid, "kid": kid, "kid_std": kid_std, "precision": precision, "recall": recall,
+            "density": density, "coverage": coverage}  # fmt: skip
+
+
+def check_per_class(labels: torch.Tensor, class_names: tuple[str, ...], what: str, fix: str) -> None:
+    """MetricError unless every class has at least MIN_PER_CLASS images among `labels`."""
+    counts = torch.bincount(labels, minlength=len(class_names))
+    low = int(counts.argmin())
+    if int(counts[low]) < MIN_PER_CLASS:
+        raise MetricError(
+            f"{what} have {int(counts[low])} images of class {class_names[low]!r}; per-class metrics "
+            f"(intra-class FID) need at least {MIN_PER_CLASS} of each class; {fix}"
+        )
+
+
+# ----------------------------------------------------------------------------- class-conditional runs
+
+
+def evaluate_cgan(run_dir: Path, config: Config, options: EvalOptions) -> dict:
+    """Metrics of a cgan run (conditional or not) and of the real floor; see the module docstring."""
+    from condgan.generate import checkpoint_step, generator_weights_path, load_generator
+    from condgan.metrics.inception import check_inception
+    from condgan.sampling import write_grid
+
+    timings: dict[str, float] = {}
+    started = time.perf_counter()
+    inception_note = check_inception(options.inception_weights)  # a wrong path fails here, before any work
+    generator = load_generator(run_dir, device=str(options.device))
+    names, n = generator.class_names, options.num_samples
+    labels = balanced_labels(n, generator.num_classes) if generator.num_classes else None
+    if labels is not None:
+        needed = MIN_PER_CLASS * generator.num_classes
+        check_per_class(labels, names, f"{n} samples over {len(names)} classes", f"pass --samples {needed} or more")
+    evaluator = domain_evaluator(config, options.device, options.log)
+    test, train = real_split(config, "test"), real_split(config, "train")
+    if labels is not None:
+        check_per_class(test.labels, names, "the real test split", "add test images of that class")
+        check_per_class(train.labels, names, "the real training split", "add training images of that class")
+    timings["load"] = round(time.perf_counter() - started, 2)
+
+    started = time.perf_counter()
+    z = generator.noise(n, seed=options.seed)
+    predicted, fake_features, fake_images = sample_features(
+        generator.module, evaluator, z, labels, options.batch_size, keep_images=inception_note is None
+    )
+    timings["generate_and_features"] = round(time.perf_counter() - started, 2)
+    started = time.perf_counter()
+    counts = torch.bincount(labels, minlength=len(names)) if labels is not None else None
+    floor_index = floor_subset(train.labels, counts, n, options.seed)
+    floor_images, floor_labels = train.images[floor_index], train.labels[floor_index]
+    test_predicted, test_features = predict(evaluator, test.images, options.batch_size)
+    _, floor_features = predict(evaluator, floor_images, options.batch_size)
+    timings["real_features"] = round(time.perf_counter() - started, 2)
+
+    metrics = feature_metrics(test_features, fake_features, options.seed, timings)
+    floor = feature_metrics(test_features, floor_features, options.seed, timings)
+    per_class: list[dict] = []
+    if labels is not None:
+        started = time.perf_counter()
+        metrics["conditional_accuracy"] = conditional_accuracy(predicted, labels)
+        floor["conditional_accuracy"] = conditional_accuracy(test_predicted, test.labels)
+        for c, name in enumerate(names):
+            fake_c, test_c, floor_c = labels == c, test.labels == c, floor_labels == c
+            per_class.append({
+                "class": name,
+                "samples": int(fake_c.sum()),
+                "accuracy": conditional_accuracy(predicted[fake_c], labels[fake_c]),
+                "fid": fid_from_features(test_features[test_c], fake_features[fake_c]),
+                "real_test": int(test_c.sum()),
+                "real_floor": int(floor_c.sum()),
+                "floor_accuracy": conditional_accuracy(test_predicted[test_c], test.labels[test_c]),
+                "floor_fid": fid_from_features(test_features[test_c], floor_features[floor_c]),
+            })  # fmt: skip
+        metrics["intra_fid"] = sum(row["fid"] for row in per_class) / len(per_class)
+        floor["intra_fid"] = sum(row["floor_fid"] for row in per_class) / len(per_class)
+        timings["per_class"] = round(time.perf_counter() - started, 2)
+    if inception_note is None:
+        started = time.perf_counter()
+        _inception_fid(options, test.images, fake_images, floor_images, metrics, floor)
+        timings["inception"] = round(time.perf_counter() - started, 2)
+    write_grid(generator, run_dir / GRID_FILE, seed=options.seed)
+    info = evaluator.info
+    return {
+        "step": checkpoint_step(run_dir),
+        "weights": generator_weights_path(run_dir).name,
+        "generator": config.model.generator,
+        "class_names": list(names),
+        "samples": {"generated": n, "real_test": len(test), "real_floor": int(floor_index.shape[0])},
+        "evaluator": {
+            "name": cache_key(config.data.name, config.data.image_size, config.data.channels),
+            "feature_dim": evaluator.feature_dim,
+            "test_accuracy": info.get("test_accuracy"),
+        },
+        "settings": {
+            "kid_subsets": KID_SUBSETS,
+            "kid_subset_size": min(KID_SUBSET_SIZE, n, len(test), int(floor_index.shape[0])),
+            "precision_recall_k": PR_K,
+            "density_coverage_k": DC_K,
+        },
+        "metrics": metrics,
+        "floor": floor,
+        "per_class": per_class,
+        "inception": inception_note or f"computed with torch-fidelity from {options.inception_weights}",
+        "grid": GRID_FILE,
+        "timings": timings,
+    }
+
+
+def _inception_fid(options: EvalOptions, test_images, fake_images, floor_images, metrics: dict, floor: dict) -> None:
+    from condgan.metrics.inception import inception_features, load_inception
+
+    model = load_inception(options.inception_weights, options.device)
+    real = inception_features(model, test_images)
+    metrics["inception_fid"] = fid_from_features(real, inception_features(model, fake_images))
+    floor["inception_fid"] = fid_from_features(real, inception_features(model, floor_images))
+
+
+def _evaluate_pix2pix(run_dir: Path, config: Config, options: EvalOptions) -> dict:
+    from condgan.pix2pix_eval import evaluate_pix2pix_task  # L1, PSNR, SSIM, domain FID; eval_triplets.png
+
+    return evaluate_pix2pix_task(run_dir, config, options)
+
+
+# The seam for other tasks: config.task -> function(run_dir, config, options) -> result dict.
+TASK_EVALUATORS: dict[str, Callable[[Path, Config, EvalOptions], dict]] = {
+    "cgan": evaluate_cgan,
+    "pix2pix": _evaluate_pix2pix,
+}

@@ -1,0 +1,158 @@
+"""`condgan translate`: files and folders, sizes that fit the stride, sizes that are resized with a warning or
+refused, channels, aligned inputs, paper-style inference, and every bad input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from condgan.cli import main
+from condgan.config import load_config
+from condgan.data.loader import to_float, to_uint8
+from condgan.data.make_pairs import make_pairs
+from condgan.errors import CondganError, DataError
+from condgan.generate import load_generator
+from condgan.training import train
+from condgan.translate import Translator, fitted_size, load_translator
+from tests.conftest import tiny_config
+
+QUIET = {"progress": False, "log": lambda message: None}
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory) -> dict[str, Path]:
+    """Two tiny pix2pix runs on real digit edges (32 px): gray -> gray, and RGB -> RGB."""
+    root = tmp_path_factory.mktemp("translate")
+    edges = make_pairs("digits", "edges", 32, root / "edges", limit=64)
+    common = ["task=pix2pix", f"data.name=aligned:{edges}", "model.g_width=8", "model.d_width=8",
+              "train.batch_size=8", "train.steps=4", "train.sample_every=0", "train.log_every=2"]  # fmt: skip
+    gray = train(load_config(overrides=common), out=root / "gray", **QUIET)
+    rgb = train(
+        load_config(overrides=[*common, "data.source_channels=3", "data.channels=3"]), out=root / "rgb", **QUIET
+    )
+    return {"gray": gray, "rgb": rgb, "edges": edges}
+
+
+def image(path: Path, array: np.ndarray) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(array).save(path)
+    return path
+
+
+def edge_image(runs: dict, index: int = 0) -> np.ndarray:
+    """The input half of a real test pair: (32, 32) uint8."""
+    return np.array(Image.open(sorted((runs["edges"] / "test").glob("*.png"))[index]))[:, :32]
+
+
+def test_load_generator_gives_a_translator(runs: dict) -> None:
+    translator = load_generator(runs["gray"])
+    assert isinstance(translator, Translator) and translator.size_multiple == 32
+    assert (translator.source_channels, translator.channels, translator.num_classes) == (1, 1, 0)
+
+
+def test_file_translation_equals_the_tensor_path(runs: dict, tmp_path: Path) -> None:
+    translator = load_translator(runs["gray"])
+    source = edge_image(runs)
+    out = translator.translate_file(image(tmp_path / "in.png", source), tmp_path / "out.png")
+    written = np.asarray(Image.open(out))
+    expected = to_uint8(translator.translate_tensor(to_float(torch.from_numpy(source.copy())[None, None])))[
+        0, 0
+    ].numpy()
+    assert written.shape == (32, 32) and np.array_equal(written, expected)
+
+
+def test_sizes_fit_resize_with_a_warning_or_refuse(runs: dict, tmp_path: Path) -> None:
+    translator = load_translator(runs["gray"])
+    warnings: list[str] = []
+    wide = np.concatenate([edge_image(runs, 0), edge_image(runs, 1)], axis=1)  # 64x32: multiples of 32
+    out = translator.translate_file(image(tmp_path / "wide.png", wide), tmp_path / "wide_out.png", warn=warnings.append)
+    assert Image.open(out).size == (64, 32) and warnings == []
+    odd = np.asarray(Image.fromarray(edge_image(runs)).resize((36, 36)))
+    out = translator.translate_file(image(tmp_path / "odd.png", odd), tmp_path / "odd_out.png", warn=warnings.append)
+    assert Image.open(out).size == (36, 36)
+    assert len(warnings) == 1 and "36x36 is not a multiple of 32; resized to 32x32" in warnings[0]
+    assert fitted_size(36, 100, 32) == (32, 96)
+    for name, shape in (("tiny.png", (8, 8)), ("strip.png", (10, 100))):
+        with pytest.raises(DataError, match="does not fit this model .* too far from a size that does"):
+            translator.translate_file(image(tmp_path / name, np.zeros(shape, np.uint8)), tmp_path / "never.png")
+    assert not (tmp_path / "never.png").exists()
+
+
+def test_channels_are_converted_only_without_loss(runs: dict, tmp_path: Path) -> None:
+    gray_model, rgb_model = load_translator(runs["gray"]), load_translator(runs["rgb"])
+    color = np.zeros((32, 32, 3), np.uint8)
+    color[..., 0] = edge_image(runs)
+    with pytest.raises(DataError, match="a color image, but this model translates grayscale input"):
+        gray_model.translate_file(image(tmp_path / "color.png", color), tmp_path / "x.png")
+    gray_as_rgb = np.repeat(edge_image(runs)[..., None], 3, axis=2)  # R = G = B: gray in fact
+    gray_model.translate_file(image(tmp_path / "g3.png", gray_as_rgb), tmp_path / "g3_out.png")
+    gray_model.translate_file(image(tmp_path / "g1.png", edge_image(runs)), tmp_path / "g1_out.png")
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "g3_out.png")), np.asarray(Image.open(tmp_path / "g1_out.png"))
+    )
+    out = rgb_model.translate_file(tmp_path / "g1.png", tmp_path / "rgb_out.png")  # gray input copied to RGB
+    assert Image.open(out).mode == "RGB"
+
+
+def test_aligned_inputs_use_their_input_half(runs: dict, tmp_path: Path) -> None:
+    translator = load_translator(runs["gray"])
+    pair = sorted((runs["edges"] / "test").glob("*.png"))[0]
+    translator.translate_file(pair, tmp_path / "from_pair.png", aligned=True)
+    translator.translate_file(image(tmp_path / "half.png", edge_image(runs)), tmp_path / "from_half.png")
+    assert np.array_equal(
+        np.asarray(Image.open(tmp_path / "from_pair.png")), np.asarray(Image.open(tmp_path / "from_half.png"))
+    )
+    with pytest.raises(DataError, match="is not an aligned pair"):
+        translator.translate_file(tmp_path / "half.png", tmp_path / "x.png", aligned=True)
+
+
+def test_folder_translation_and_its_errors(runs: dict, tmp_path: Path) -> None:
+    translator = load_translator(runs["gray"])
+    for i in range(3):
+        image(tmp_path / "in" / f"digit{i}.png", edge_image(runs, i))
+    written = translator.translate_folder(tmp_path / "in", tmp_path / "out")
+    assert [p.name for p in written] == ["digit0.png", "digit1.png", "digit2.png"]
+    with pytest.raises(DataError, match="another folder than the inputs"):
+        translator.translate_folder(tmp_path / "in", tmp_path / "in")
+    (tmp_path / "in" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    with pytest.raises(DataError, match=r"broken\.png: cannot decode image"):
+        translator.translate_folder(tmp_path / "in", tmp_path / "out2")
+    assert not (tmp_path / "out2").exists()  # every file is read before anything is written
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no PNG/JPEG images to translate"):
+        translator.translate_folder(tmp_path / "empty", tmp_path / "out3")
+
+
+def test_paper_inference_is_seeded_and_leaves_the_run_alone(runs: dict) -> None:
+    translator = load_translator(runs["gray"], inference="paper")
+    source = to_float(torch.from_numpy(np.stack([edge_image(runs, i) for i in range(3)]))[:, None])
+    before = {k: v.clone() for k, v in translator.module.state_dict().items()}
+    a, b = translator.translate_tensor(source, seed=1), translator.translate_tensor(source, seed=1)
+    assert torch.equal(a, b) and not torch.equal(a, load_translator(runs["gray"]).translate_tensor(source))
+    assert all(torch.equal(before[k], v) for k, v in translator.module.state_dict().items())  # BN stats untouched
+    with pytest.raises(CondganError, match="unknown inference mode"):
+        load_translator(runs["gray"], inference="train")
+
+
+def test_cli_translate_file_folder_and_errors(runs: dict, tmp_path: Path, capsys) -> None:
+    image(tmp_path / "in" / "a.png", edge_image(runs))
+    image(tmp_path / "in" / "b.png", np.asarray(Image.fromarray(edge_image(runs, 1)).resize((40, 40))))
+    assert main(["translate", str(runs["gray"]), str(tmp_path / "in" / "a.png"), "-o", str(tmp_path / "a.png")]) == 0
+    assert main(["translate", str(runs["gray"]), str(tmp_path / "in"), "-o", str(tmp_path / "out")]) == 0
+    err = capsys.readouterr().err
+    assert "condgan: warning:" in err and "b.png: 40x40 is not a multiple of 32" in err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a.png", "b.png"]
+    assert Image.open(tmp_path / "out" / "b.png").size == (40, 40)
+    assert main(["translate", str(runs["gray"]), str(tmp_path / "missing.png"), "-o", str(tmp_path / "m.png")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing.png: no such image file" in err and "Traceback" not in err
+
+
+def test_translate_refuses_a_cgan_run(tmp_path: Path, capsys) -> None:
+    run = train(tiny_config("train.steps=2"), out=tmp_path / "cgan", **QUIET)
+    with pytest.raises(CondganError, match="is a cgan run; translate needs a pix2pix run"):
+        load_translator(run)
