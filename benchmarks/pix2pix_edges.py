@@ -69,11 +69,14 @@ def comparison_picture(runs: dict[str, Path], data: Path, out: Path, count: int 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--minutes", type=float, default=15.0, help="training minutes per variant")
+    parser.add_argument("--steps", type=int, default=0,
+                        help="train each variant this many steps instead (ignores --minutes)")  # fmt: skip
     parser.add_argument("--variants", default=",".join(VARIANTS), help="comma-separated subset of the variants")
     parser.add_argument("--data", help="aligned pairs folder (default: made once under the condgan cache)")
     parser.add_argument("--runs", default="/tmp/condgan-bench/pix2pix_edges", help="where the run directories go")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default="pix2pix_edges", help="results file stem (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = [name for name in args.variants.split(",") if name]
@@ -81,11 +84,12 @@ def main() -> None:
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; valid: {', '.join(VARIANTS)}")
     data = data_dir(args.data)
-    suffix = "" if args.minutes == 15 else f"_{args.minutes:g}min"
+    budget = f"train.steps={args.steps}" if args.steps else f"train.time_budget={args.minutes * 60}"
+    suffix = f"_{args.steps}steps" if args.steps else ("" if args.minutes == 15 else f"_{args.minutes:g}min")
     result = {
         "benchmark": "pix2pix_edges",
         "task": "Fashion-MNIST edges (Canny) -> image, 32 px, 60k train / 10k test pairs",
-        "minutes_per_variant": args.minutes,
+        "budget_per_variant": f"{args.steps} steps" if args.steps else f"{args.minutes:g} minutes of training",
         "common_overrides": COMMON,
         "seed": args.seed,
         "torch": torch.__version__,
@@ -96,10 +100,10 @@ def main() -> None:
     }
     runs: dict[str, Path] = {}
     for name in names:
-        overrides = ["task=pix2pix", f"data.name=aligned:{data}", f"train.time_budget={args.minutes * 60}",
+        overrides = ["task=pix2pix", f"data.name=aligned:{data}", budget,
                      f"train.seed={args.seed}", f"train.threads={args.threads}", *COMMON, *VARIANTS[name]]  # fmt: skip
         run = Path(args.runs) / name
-        print(f"training {name} for {args.minutes:g} min -> {run}", flush=True)
+        print(f"training {name} ({budget}) -> {run}", flush=True)
         started = time.perf_counter()
         train(load_config(overrides=overrides), out=run, force=True, progress=False, log=print)
         wall = time.perf_counter() - started
@@ -129,11 +133,11 @@ def main() -> None:
         }
     result["load_average_after"] = list(os.getloadavg())
     if runs:
-        picture = RESULTS / f"pix2pix_edges{suffix}.png"
+        picture = RESULTS / f"{args.name}{suffix}.png"
         comparison_picture(runs, data, picture)
         result["picture"] = str(picture.relative_to(RESULTS.parent.parent))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    out = RESULTS / f"pix2pix_edges{suffix}.json"
+    out = RESULTS / f"{args.name}{suffix}.json"
     out.write_text(json.dumps(result, indent=2) + "\n")
     print(f"wrote {out}")
 

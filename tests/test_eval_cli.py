@@ -31,7 +31,8 @@ def run_cli(*args, cache):
 
 def test_eval_prints_the_table_with_the_floor(trained_run, tmp_path, condgan_cache, capsys):
     run = shutil.copytree(trained_run, tmp_path / "run")
-    assert main(["eval", str(run), "--samples", "200", "--seed", "3", "--device", "cpu"]) == 0
+    report = tmp_path / "report"
+    assert main(["eval", str(run), "--samples", "200", "--seed", "3", "--device", "cpu", "--out", str(report)]) == 0
     out, err = capsys.readouterr()
     lines = out.strip().splitlines()
     assert lines[0].split() == ["metric", "model", "real", "floor", "better"]
@@ -39,13 +40,28 @@ def test_eval_prints_the_table_with_the_floor(trained_run, tmp_path, condgan_cac
     for label in ("conditional accuracy", "FID", "intra-class FID (mean)", "KID (± std over subsets)", "precision",
                   "recall", "density", "coverage"):  # fmt: skip
         assert label in table
-    result = json.loads((run / "eval.json").read_text())
+    result = json.loads((report / "eval.json").read_text())
     accuracy = f"{result['metrics']['conditional_accuracy']:.4g}"
     assert table["conditional accuracy"].split()[2:4] == [accuracy, f"{result['floor']['conditional_accuracy']:.4g}"]
     assert lines[-1].startswith(f"condgan eval {run} step 800: accuracy {accuracy} (real ")
-    assert lines[-1].endswith(f"200 samples, {result['seconds']:.0f} s -> {run / 'eval.md'}")
+    assert lines[-1].endswith(f"200 samples, {result['seconds']:.0f} s -> {report / 'eval.md'}")
     assert "Inception FID not computed" in err
-    assert result["seed"] == 3 and (run / "eval.md").is_file()
+    assert result["seed"] == 3 and (report / "eval.md").is_file() and (report / "eval_grid.png").is_file()
+    assert not (run / "eval.json").exists()  # --out: the run directory is left as it was
+
+
+def test_eval_of_a_pretrained_model_writes_under_runs(tmp_path, condgan_cache, monkeypatch, capsys):
+    from condgan.pretrained import available, shipped_root
+
+    if "digits" not in available():
+        pytest.skip("no pretrained:digits model is shipped in this checkout")
+    folder = shipped_root() / "digits"
+    before = {p.name: p.stat().st_mtime_ns for p in folder.iterdir()}
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "pretrained:digits", "--samples", "100"]) == 0
+    assert capsys.readouterr().out.strip().endswith("-> runs/pretrained-digits/eval.md")
+    assert (tmp_path / "runs" / "pretrained-digits" / "eval.json").is_file()
+    assert {p.name: p.stat().st_mtime_ns for p in folder.iterdir()} == before  # the package is not written to
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from condgan.cli import main
+from condgan.config import load_config
 from condgan.export import ExportError, export_module_onnx, export_onnx, read_metadata
 from condgan.models.dcgan import DCGANGenerator
 from condgan.models.mlp import MLPGenerator
@@ -144,3 +145,32 @@ def test_unsupported_opset_is_a_clear_error(tmp_path):
     with pytest.raises(ExportError, match="opset 3"):
         export_module_onnx(generator, tmp_path / "g.onnx", opset=3)
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_pix2pix_run_export_has_dynamic_batch_and_size(tmp_path):
+    from condgan.checkpoint import load_module_weights
+    from condgan.data.make_pairs import make_pairs
+    from condgan.generate import generator_weights_path, load_config_of
+    from condgan.models import build_generator
+    from condgan.training import train
+
+    pairs = make_pairs("fashion-mnist", "edges", 32, tmp_path / "edges", limit=24)
+    overrides = ["task=pix2pix", f"data.name=aligned:{pairs}", "model.g_width=8", "model.d_width=8",
+                 "train.batch_size=4", "train.steps=3", "train.sample_every=0"]  # fmt: skip
+    run = train(load_config(overrides=overrides), out=tmp_path / "run", progress=False, log=lambda m: None)
+    path = tmp_path / "p2p.onnx"
+    export_onnx(run, path)
+    meta = read_metadata(path)
+    assert meta["task"] == "pix2pix" and meta["kind"] == "image-to-image"
+    assert json.loads(meta["size_multiple"]) == 32 and json.loads(meta["source_channels"]) == 1
+    assert "[-1, 1]" in meta["input_range"] and meta["weights"] == "generator"  # pix2pix keeps no EMA
+
+    generator = build_generator(load_config_of(run))
+    load_module_weights(generator, generator_weights_path(run))
+    generator.eval()
+    session = _session(path)
+    for shape in [(3, 1, 32, 32), (1, 1, 64, 96)]:
+        source = torch.rand(*shape) * 2 - 1
+        with torch.no_grad():
+            expected = generator(source).numpy()
+        np.testing.assert_allclose(session.run(None, {"source": source.numpy()})[0], expected, atol=TOLERANCE, rtol=0)

@@ -48,7 +48,8 @@ def _checkpoint_files(run: Path) -> dict[str, bytes]:
 
 
 def _temporaries(run: Path) -> list[Path]:
-    return [p for p in (run / "checkpoints").iterdir() if p.name.startswith(".")]
+    """Hidden (temporary) files and folders anywhere in the run directory."""
+    return list(run.rglob(".*"))
 
 
 # ---------------------------------------------------------------- NaN / inf

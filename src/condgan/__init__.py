@@ -4,6 +4,7 @@ Public API (imported lazily, so `import condgan` loads nothing heavy):
     load_generator(run_dir)  -> a generator with .generate(labels=..., seed=...)
     train(config, out=...)   -> trains into a run directory
     Config, load_config      -> the config tree
+    export_onnx(run_dir, path) -> the run's generator as an ONNX file
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ _EXPORTS = {
     "load_config": ("condgan.config", "load_config"),
     "load_dataset": ("condgan.data", "load_dataset"),
     "CondganError": ("condgan.errors", "CondganError"),
+    "export_onnx": ("condgan.export", "export_onnx"),
 }
 
 

@@ -125,10 +125,15 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def remove_stale_temporaries(root: Path) -> None:
-    """Delete the temporary folders of a writer that died mid-checkpoint (SIGKILL, power cut)."""
-    for stale in list(root.glob(".step_*.tmp")) + list(root.glob(".step_*.old")):
-        shutil.rmtree(stale, ignore_errors=True)
+def remove_stale_temporaries(folder: Path) -> None:
+    """Delete what a writer that died mid-write (SIGKILL, power cut) left in `folder`: temporary
+    files of atomic writes (.NAME.XXXX.tmp) and checkpoint folders (.step_*.tmp, .step_*.old).
+    Only for a folder no other process is writing to (one writer per run)."""
+    for stale in [*Path(folder).glob(".*.tmp"), *Path(folder).glob(".step_*.old")]:
+        if stale.is_dir():
+            shutil.rmtree(stale, ignore_errors=True)
+        else:
+            stale.unlink(missing_ok=True)
 
 
 _CHECKPOINT_NAME = re.compile(r"step_\d{8}")

@@ -139,7 +139,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from condgan.evaluation import evaluate_run
 
     result = evaluate_run(args.run, num_samples=args.samples, seed=args.seed, batch_size=args.batch_size,
-                          device=args.device, inception_weights=args.inception_weights)  # fmt: skip
+                          device=args.device, inception_weights=args.inception_weights, out=args.out)  # fmt: skip
     print(format_table(result))
     if result.get("inception"):
         print(result["inception"], file=sys.stderr)
@@ -211,7 +211,8 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
 
 def _serve_parsers(commands) -> None:
     serve = commands.add_parser("serve", help="web demo (Gradio) of runs or pretrained models on 127.0.0.1")
-    serve.add_argument("runs", nargs="*", metavar="RUN", help="run directories or pretrained:NAME (default: all shipped)")
+    serve.add_argument("runs", nargs="*", metavar="RUN",
+                       help="run directories or pretrained:NAME (default: every shipped pretrained model)")  # fmt: skip
     serve.add_argument("--port", type=int, default=7860)
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 exposes it to the network)")
     serve.add_argument("--device", default="auto")
@@ -319,6 +320,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--batch-size", type=int, default=1000, help="images per generator/evaluator batch")
     evaluate.add_argument("--device", default="auto")
+    evaluate.add_argument("--out", type=Path, metavar="DIR",
+                          help="report folder (default: the run; for pretrained:NAME runs/pretrained-NAME)")
     evaluate.add_argument("--inception-weights", type=Path, metavar="PATH",
                           help="Inception weights file: adds Inception FID (needs condgan[inception])")  # fmt: skip
     evaluate.set_defaults(func=cmd_eval)

@@ -80,6 +80,7 @@ def setup(device: torch.device, timeout: float = 600.0) -> tuple[DistributedCont
     backend = "nccl" if device.type == "cuda" else "gloo"
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
+        dist.barrier()  # every rank has checked the run directory before rank 0 creates it
     return DistributedContext(rank, local_rank, world, backend), device
 
 

@@ -72,8 +72,8 @@ def summary_line(result: dict) -> str:
         if name in metrics:
             real = f" (real {fmt(floor[name])})" if name in floor else ""
             parts.append(f"{label} {fmt(metrics[name])}{real}")
-    step = f" step {result['step']}" if "step" in result else ""
-    report = Path(result["run"]) / "eval.md"
+    step = f" step {result['step']}" if result.get("step") is not None else ""
+    report = result.get("report") or Path(result["run"]) / "eval.md"
     return (
         f"condgan eval {result['run']}{step}: {', '.join(parts)}; "
         f"{result['num_samples']:,} samples, {result.get('seconds', 0):.0f} s -> {report}"
@@ -150,7 +150,7 @@ def markdown(result: dict) -> str:
     return "\n".join(lines)
 
 
-def write_report(run_dir: Path, result: dict) -> None:
-    """eval.json (the result) and eval.md, each written atomically."""
-    atomic_write_text(Path(run_dir) / "eval.json", json.dumps(result, indent=2) + "\n")
-    atomic_write_text(Path(run_dir) / "eval.md", markdown(result))
+def write_report(out_dir: Path, result: dict) -> None:
+    """eval.json (the result) and eval.md in `out_dir`, each written atomically."""
+    atomic_write_text(Path(out_dir) / "eval.json", json.dumps(result, indent=2) + "\n")
+    atomic_write_text(Path(out_dir) / "eval.md", markdown(result))

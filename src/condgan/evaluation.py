@@ -60,6 +60,7 @@ class EvalOptions:
     device: torch.device = torch.device("cpu")
     inception_weights: Path | None = None
     log: Callable[[str], None] = field(default=_stderr)
+    out_dir: Path | None = None  # where the report goes (pictures beside it); None: the run directory
 
 
 def evaluate_run(
@@ -70,13 +71,19 @@ def evaluate_run(
     device: str = "auto",
     inception_weights: str | Path | None = None,
     log: Callable[[str], None] | None = None,
+    out: str | Path | None = None,
 ) -> dict:
-    """Evaluate a run directory, write eval.json, eval.md and eval_grid.png into it, return the result."""
+    """Evaluate a run directory (or `pretrained:NAME`); write eval.json, eval.md and eval_grid.png into
+    `out` (default: the run directory; for a pretrained model runs/pretrained-NAME) and return the result."""
     from condgan.eval_report import write_report
     from condgan.generate import load_config_of, resolve_run_dir
+    from condgan.pretrained import is_pretrained
     from condgan.runtime import resolve_device
 
+    if out is None and is_pretrained(run_dir):  # never write into the package's own folder
+        out = Path("runs") / str(run_dir).replace(":", "-")
     run_dir = resolve_run_dir(run_dir)
+    out_dir = Path(out) if out is not None else run_dir
     config = load_config_of(run_dir)
     if config.task not in TASK_EVALUATORS:
         raise CondganError(
@@ -94,10 +101,12 @@ def evaluate_run(
         device=resolve_device(device),
         inception_weights=Path(inception_weights) if inception_weights is not None else None,
         log=log or _stderr,
+        out_dir=out_dir,
     )
     started = time.perf_counter()
     result = {
         "run": str(run_dir),
+        "report": str(out_dir / "eval.md"),
         "task": config.task,
         "dataset": config.data.name,
         "num_samples": num_samples,
@@ -105,7 +114,7 @@ def evaluate_run(
         **TASK_EVALUATORS[config.task](run_dir, config, options),
     }
     result["seconds"] = round(time.perf_counter() - started, 1)
-    write_report(run_dir, result)
+    write_report(out_dir, result)
     return result
 
 
@@ -301,7 +310,7 @@ def evaluate_cgan(run_dir: Path, config: Config, options: EvalOptions) -> dict:
         started = time.perf_counter()
         _inception_fid(options, test.images, fake_images, floor_images, metrics, floor)
         timings["inception"] = round(time.perf_counter() - started, 2)
-    write_grid(generator, run_dir / GRID_FILE, seed=options.seed)
+    write_grid(generator, (options.out_dir or run_dir) / GRID_FILE, seed=options.seed)
     info = evaluator.info
     return {
         "step": checkpoint_step(run_dir),

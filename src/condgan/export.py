@@ -208,7 +208,7 @@ def export_onnx(
 ) -> dict:
     """Export the generator of run directory `run` to the ONNX file `out_path` (see module doc)."""
     from condgan.checkpoint import load_module_weights
-    from condgan.generate import generator_weights_path, load_config_of, resolve_run_dir
+    from condgan.generate import checkpoint_step, generator_weights_path, load_config_of, resolve_run_dir
     from condgan.models import build_generator
 
     run_dir = resolve_run_dir(run)
@@ -216,7 +216,7 @@ def export_onnx(
     module = build_generator(config)
     weights = generator_weights_path(run_dir, use_ema)
     load_module_weights(module, weights)
-    step = int(weights.parent.name.split("_")[-1]) if weights.parent.name.startswith("step_") else None
+    step = checkpoint_step(run_dir)  # a pretrained:NAME model: the step of the run it was packed from
     image_to_image = is_image_to_image(module)
     meta = run_metadata(config, step, weights.name.startswith("generator_ema"), image_to_image)
     if image_to_image:

@@ -96,7 +96,7 @@ def loss_curves(metrics_path: str | Path, out_path: str | Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    rows = [r for r in read_metrics(metrics_path) if "d_loss" in r]
+    rows = [r for r in read_metrics(metrics_path) if "d_loss" in r or "l1" in r]  # l1 alone: pix2pix's L1-only
     steps = [r["step"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
     for key in ("d_loss", "g_loss", "l1"):
@@ -104,13 +104,15 @@ def loss_curves(metrics_path: str | Path, out_path: str | Path) -> Path:
             left.plot(steps, [r[key] for r in rows], label=key)
     left.set_xlabel("generator step")
     left.set_title("losses")
-    left.legend()
-    for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))")):
+    if left.lines:
+        left.legend()
+    for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))"), ("d_mismatch", "D(x, y of another x)")):
         if rows and key in rows[0]:
             right.plot(steps, [r[key] for r in rows], label=label)
     right.set_xlabel("generator step")
     right.set_title("discriminator scores")
-    right.legend()
+    if right.lines:
+        right.legend()
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)

@@ -54,7 +54,7 @@ def available() -> dict[str, Path]:
         if not root.is_dir():
             continue
         for folder in sorted(root.iterdir()):
-            if (folder / "config.json").is_file() and (folder / WEIGHTS_FILE).is_file():
+            if folder.name[0] != "." and (folder / "config.json").is_file() and (folder / WEIGHTS_FILE).is_file():
                 found.setdefault(folder.name, folder)
     return found
 
@@ -63,7 +63,9 @@ def names(task: str | None = None) -> list[str]:
     """The available model names, those of one task (cgan | pix2pix) when `task` is given."""
     from condgan.config import load_json
 
-    return [name for name, folder in available().items() if task is None or load_json(folder / "config.json").task == task]
+    return [
+        name for name, folder in available().items() if task is None or load_json(folder / "config.json").task == task
+    ]
 
 
 def is_pretrained(run: str | Path) -> bool:
@@ -109,7 +111,9 @@ def probe_batch(config, log: Callable[[str], None]) -> tuple[dict[str, torch.Ten
         probe = {"z": torch.randn(PROBE_SIZE, m.z_dim, generator=generator)}
         if m.num_classes:
             probe["labels"] = torch.arange(PROBE_SIZE) % m.num_classes
-        return probe, f"{PROBE_SIZE} seeded noise vectors" + (", labels cycled over the classes" if m.num_classes else "")
+        return probe, f"{PROBE_SIZE} seeded noise vectors" + (
+            ", labels cycled over the classes" if m.num_classes else ""
+        )
     d = config.data
     try:
         from condgan.data.paired import load_split
@@ -232,7 +236,7 @@ def readme(meta: dict, evaluation: dict | None) -> str:
     if evaluation is not None:
         lines += [f"Evaluation (eval.json, {evaluation.get('num_samples', '?')} samples): {quality(evaluation)}", ""]
     lines += ["Reproduce:", "", "```", meta["recipe"] or "(recipe not recorded)",
-              f"condgan pretrained pack RUN --name {name}   # RUN: the run directory trained above", "```", ""]  # fmt: skip
+              f"condgan pretrained pack RUN --name {name}  # RUN: the run trained above", "```", ""]  # fmt: skip
     return "\n".join(lines)
 
 

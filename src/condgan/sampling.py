@@ -15,7 +15,10 @@ from condgan.plots import class_grid, save_image, tile
 
 
 def load(run: str | Path, device: str = "auto") -> ClassConditionalGenerator:
-    return load_generator(run, device=device)
+    generator = load_generator(run, device=device)
+    if not isinstance(generator, ClassConditionalGenerator):  # a pix2pix Translator: it needs input images
+        raise CondganError(f"{run} is a pix2pix run; it translates images: condgan translate {run} IMAGE -o OUT.png")
+    return generator
 
 
 def _check_png(path: Path) -> None:

@@ -1,10 +1,11 @@
 """The training loop. Nothing in this file knows what an image, a label or a pair is.
 
 A task supplies `generator` and `discriminator` modules and `d_loss(batch)` / `g_loss(batch)`,
-each returning (loss, logs). The trainer alternates `d_steps` discriminator steps and one
-generator step, keeps an EMA of the generator, logs to metrics.jsonl (and TensorBoard when it is
-installed), writes sample pictures through the task, and checkpoints atomically so that a
-resumed run continues exactly as an uninterrupted one would have.
+each returning (loss, logs); a d_loss of None means no discriminator update (a generator-only
+baseline). The trainer alternates `d_steps` discriminator steps and one generator step, keeps
+an EMA of the generator, logs to metrics.jsonl (and TensorBoard when it is installed), writes
+sample pictures through the task, and checkpoints atomically so that a resumed run continues
+exactly as an uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -22,7 +23,13 @@ from torch import nn
 
 from condgan import distributed
 from condgan.acceleration import Precision, resolve_precision, to_channels_last
-from condgan.checkpoint import latest_checkpoint, load_module_weights, load_state, save_checkpoint
+from condgan.checkpoint import (
+    latest_checkpoint,
+    load_module_weights,
+    load_state,
+    remove_stale_temporaries,
+    save_checkpoint,
+)
 from condgan.config import TrainConfig
 from condgan.errors import ConfigError, TrainingError
 
@@ -146,9 +153,13 @@ class Trainer:
             batch = to_channels_last(batch) if self.config.channels_last else batch
             with self.precision.autocast():
                 loss, logs = self.task.d_loss(batch)
+            if loss is None:  # the task has nothing for D to learn (pix2pix's L1-only baseline): no D update
+                continue
             if self._check_finite(loss, "discriminator", logs):
                 self.d_optimizer.zero_grad(set_to_none=True)
                 self.precision.backward_and_step("d", loss, self.d_optimizer)
+            else:  # skipped on every rank: log nothing of it (the ranks' log keys stay equal)
+                logs = {}
         with self.precision.autocast():
             loss, g_logs = self.task.g_loss(batch)
         if self._check_finite(loss, "generator", g_logs):
@@ -156,7 +167,9 @@ class Trainer:
             self.precision.backward_and_step("g", loss, self.g_optimizer)
             if self.ema is not None:
                 self.ema.update(distributed.unwrap(self.task.generator))
-        return {k: v for k, v in {**logs, **g_logs}.items() if math.isfinite(v)}
+        else:
+            g_logs = {}
+        return {**logs, **g_logs}
 
     def _scale_lr(self, factor: float) -> None:
         for optimizer, base in zip((self.g_optimizer, self.d_optimizer), self.base_lrs, strict=True):
@@ -284,6 +297,8 @@ class Trainer:
         self._saved_step = self.step
         if self.is_main:
             _truncate_metrics(self.run_dir / "metrics.jsonl", self.step)
+            for folder in (self.run_dir, self.run_dir / "samples"):  # what a killed run half-wrote
+                remove_stale_temporaries(folder)
         return self.step
 
 

@@ -7,6 +7,7 @@ then the data, row-major, big-endian.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from pathlib import Path
 
@@ -43,7 +44,7 @@ def parse_idx(raw: bytes, source: str = "<bytes>") -> np.ndarray:
         raise DataError(f"{source}: IDX header truncated ({len(raw)} bytes, header needs {header}); re-download it")
     dims = tuple(int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
     dtype = _DTYPES[code]
-    expected = header + int(np.prod(dims, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(dims) * dtype.itemsize  # exact: numpy's int64 product can wrap around
     if len(raw) != expected:
         what = "truncated" if len(raw) < expected else "has trailing bytes"
         raise DataError(

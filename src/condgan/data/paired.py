@@ -54,9 +54,9 @@ def joint_jitter(
     = x0 + arange(size), reversed for flipped pairs.
     """
     batch, source_channels, load = source.shape[0], source.shape[1], source.shape[-1]
-    pair = torch.cat([source, target], dim=1)  # (B, Cs + Ct, L, L)
     if load == size and not flip:
         return source, target
+    pair = torch.cat([source, target], dim=1)  # (B, Cs + Ct, L, L)
     offsets = torch.randint(0, load - size + 1, (2, batch), generator=generator)  # (2, B): y0, x0
     flips = torch.rand(batch, generator=generator) < 0.5 if flip else torch.zeros(batch, dtype=torch.bool)
     span = torch.arange(size)

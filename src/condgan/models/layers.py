@@ -31,7 +31,8 @@ class ConditionalBatchNorm2d(nn.Module):
     def forward(self, x: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
         out = self.norm(x)  # (B, C, H, W)
         if labels.is_floating_point():  # (B, K) class weights: the weighted mix of the classes' scale and shift
-            scale, shift = (labels @ self.scale.weight)[:, :, None, None], (labels @ self.shift.weight)[:, :, None, None]
+            scale = (labels @ self.scale.weight)[:, :, None, None]  # (B, K) @ (K, C) -> (B, C, 1, 1)
+            shift = (labels @ self.shift.weight)[:, :, None, None]
         else:
             scale = self.scale(labels)[:, :, None, None]  # (B, C, 1, 1)
             shift = self.shift(labels)[:, :, None, None]

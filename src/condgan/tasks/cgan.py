@@ -8,6 +8,7 @@ the reference DCGAN loop, so each step runs G forward once.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -15,7 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from condgan.config import Config
-from condgan.distributed import batch_noise
+from condgan.distributed import batch_noise, unwrap
 from condgan.losses import get_loss, gradient_penalty, r1_penalty
 
 
@@ -35,10 +36,11 @@ class CGANTask:
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
-    def _discriminate(self, images: torch.Tensor, labels: torch.Tensor | None):
+    def _discriminate(self, images: torch.Tensor, labels: torch.Tensor | None, discriminator: nn.Module | None = None):
+        discriminator = discriminator or self.discriminator
         if self.acgan:
-            return self.discriminator(images, labels, with_classes=True)  # forward, so DDP sees the call
-        return self.discriminator(images, labels), None
+            return discriminator(images, labels, with_classes=True)  # forward, so DDP sees the call
+        return discriminator(images, labels), None
 
     def d_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         real_images, labels = batch  # (B, C, H, W), (B,)
@@ -76,7 +78,11 @@ class CGANTask:
             self.d_loss(batch)
         fake_images, labels = self._fake
         self._fake = None
-        fake_logits, fake_classes = self._discriminate(fake_images, labels)
+        # G's loss needs gradients through D's input, not for D's weights: the plain module (no DDP
+        # sync) with frozen weights skips a third of D's backward work.
+        discriminator = unwrap(self.discriminator)
+        with frozen(discriminator):
+            fake_logits, fake_classes = self._discriminate(fake_images, labels, discriminator)
         loss = self.g_loss_fn(fake_logits)
         logs = {"g_loss": loss.item()}
         if self.acgan:
@@ -93,6 +99,19 @@ class CGANTask:
         device = next(generator.parameters()).device
         images = sample_grid_images(generator, self.num_classes, self.z_dim, device)
         save_image(class_grid(images, self.config.data.class_names, title=f"step {step}"), path)
+
+
+@contextmanager
+def frozen(module: nn.Module):
+    """Parameters that need no gradient inside the block (the autograd graph built there keeps that)."""
+    params = [p for p in module.parameters() if p.requires_grad]
+    for p in params:
+        p.requires_grad_(False)
+    try:
+        yield module
+    finally:
+        for p in params:
+            p.requires_grad_(True)
 
 
 def _scores(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> dict[str, float]:

@@ -58,12 +58,12 @@ class Pix2PixTask:
     def _judge(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
         return self.discriminator(torch.cat([source, image], dim=1))  # (B, Cs + Ct, S, S) -> patch logits
 
-    def d_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
+    def d_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor | None, dict[str, float]]:
         source, target = batch  # (B, Cs, S, S), (B, Ct, S, S)
         fake = self.generator(source)  # (B, Ct, S, S); graph kept for the G step
         self._fake = (source, target, fake)
-        if self.gan_weight == 0:  # L1-only baseline: nothing for D to learn
-            return torch.zeros((), device=source.device, requires_grad=True), {}
+        if self.gan_weight == 0:  # L1-only baseline: nothing for D to learn; the trainer skips D's update
+            return None, {}
         real_logits = self._judge(source, target)
         fake_logits = self._judge(source, fake.detach())
         adversarial = self.d_loss_fn(real_logits, fake_logits)

@@ -12,6 +12,7 @@ Errors appear in the page's status line under the button that caused them, never
 from __future__ import annotations
 
 import os
+import traceback
 from collections.abc import Callable
 
 from condgan.errors import CondganError
@@ -23,7 +24,7 @@ OFFLINE_ENV = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "GRADIO_SHARE": "False",
 }
-BRUSH_SIZE = 10  # sketch-pad brush radius in canvas pixels: a ~2 px line at 32 px
+BRUSH_SIZE = 6  # sketch-pad brush radius in canvas pixels: a line ~1.5 px wide at 32 px
 CANVAS = 256  # the sketch pad is CANVAS x CANVAS, downscaled to the model's size
 CSS = "#status-generate, #status-interpolate, #status-translate, #status-explore {min-height: 1.5em}"
 
@@ -46,6 +47,9 @@ def _shown(function: Callable, outputs: int) -> Callable:
             result = function(*args)
         except CondganError as exc:
             return (*([None] * outputs), f"**Error:** {exc}")
+        except Exception as exc:  # a bug, not a user error: the traceback goes to the server's log, a line to the page
+            traceback.print_exc()
+            return (*([None] * outputs), f"**Internal error** ({type(exc).__name__}: {exc}); see the server's log")
         return result
 
     return run
@@ -98,7 +102,8 @@ def build_app(models: views.LoadedModels):
             "# condgan demo\nClass-conditional generation and pix2pix translation with the loaded models: "
             + ", ".join(f"`{label}`" for label in [*generators, *translators])
             if generators or translators
-            else "# condgan demo\n**No model loaded.** Start it with `condgan serve RUN` or `condgan serve pretrained:NAME`."
+            else "# condgan demo\n**No model loaded.** Start it with `condgan serve RUN` or "
+            "`condgan serve pretrained:NAME`."
         )
         generator_labels = list(generators)
         with gr.Tab("Generate", id="generate"):
@@ -141,7 +146,7 @@ def build_app(models: views.LoadedModels):
                                      elem_id="tr-model")  # fmt: skip
             with gr.Row():
                 with gr.Column():
-                    sketch = gr.Sketchpad(label="draw here (black on white)", type="pil", image_mode="RGB",
+                    sketch = gr.Sketchpad(label="draw (brush: left toolbar)", type="pil", image_mode="RGB",
                                           canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False,
                                           transforms=(), brush=gr.Brush(default_size=BRUSH_SIZE, colors=["#000000"],
                                           color_mode="fixed"), elem_id="sketch")  # fmt: skip
@@ -153,7 +158,7 @@ def build_app(models: views.LoadedModels):
                                     elem_id="tr-input")  # fmt: skip
                 with gr.Column():
                     painted = gr.Image(label="output", type="pil", format="png", interactive=False, elem_id="tr-output")
-            tr_status = gr.Markdown(elem_id="status-translate")
+                    tr_status = gr.Markdown(elem_id="status-translate")
         with gr.Tab("Explore", id="explore"):
             gr.Markdown(
                 "The latent space of a class-conditional model: a fixed noise vector z per column, one class per "
@@ -182,6 +187,8 @@ def build_app(models: views.LoadedModels):
 
 def serve(runs: list[str], host: str = "127.0.0.1", port: int = 7860, device: str = "auto", block: bool = True):
     """Load the runs (default: every shipped pretrained model) and serve the demo on host:port."""
+    import sys
+
     from condgan.pretrained import PREFIX, available
 
     runs = list(runs) or [f"{PREFIX}{name}" for name in available()]
@@ -189,7 +196,15 @@ def serve(runs: list[str], host: str = "127.0.0.1", port: int = 7860, device: st
     app = build_app(models)
     gr = _import_gradio()
     app.queue(default_concurrency_limit=1)  # one model call at a time: CPU inference, no thread oversubscription
-    app.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=not block,
-               quiet=False, footer_links=[], mcp_server=False, pwa=False, ssr_mode=False, enable_monitoring=False,
-               theme=gr.themes.Default(), css=CSS)  # fmt: skip
+    try:
+        app.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
+                   quiet=True, footer_links=[], max_file_size="20mb", mcp_server=False, pwa=False, ssr_mode=False,
+                   enable_monitoring=False, theme=gr.themes.Default(), css=CSS)  # fmt: skip
+    except OSError as exc:
+        raise CondganError(f"cannot serve on {host}:{port} ({str(exc).split('.')[0]}); pass another --port") from None
+    loaded = len(models.generators) + len(models.translators)
+    print(f"condgan: serving {loaded} model(s) ({', '.join(runs) or 'none'}) at http://{host}:{port}/ "
+          "- open it in a browser; Ctrl+C stops", file=sys.stderr)  # fmt: skip
+    if block:
+        app.block_thread()
     return app

@@ -19,6 +19,7 @@ from condgan.plots import class_grid, tile
 from condgan.sampling import slerp
 
 DISPLAY = 64  # each generated image is shown at least this many pixels wide
+DISPLAY_TRANSLATION = 256  # translation inputs and outputs are shown about this wide
 MAX_IMAGES = 64  # images per grid
 SQUARE_TOLERANCE = 0.1  # an upload may be this far from square (relative) and still be resized to the model's size
 
@@ -202,8 +203,11 @@ def _as_source(translator, image: Image.Image, name: str) -> np.ndarray:
 
 
 def _display(array: np.ndarray) -> Image.Image:
-    """uint8 (C, S, S) -> a PIL image scaled up for the page."""
-    return tile(array.transpose(1, 2, 0)[None], cols=1, scale=max(1, 256 // array.shape[-1]))
+    """uint8 (C, S, S) -> a PIL image scaled up (nearest) to about 256 px for the page."""
+    pixels = array.transpose(1, 2, 0)  # (S, S, C)
+    image = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
+    scale = max(1, DISPLAY_TRANSLATION // image.width)
+    return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
 
 
 def translate_image(translator, image: Image.Image, name: str) -> tuple[Image.Image, Image.Image]:
@@ -226,10 +230,13 @@ def sketch_image(editor_value) -> Image.Image:
 
 
 def upload_image(path: str | Path | None) -> tuple[Image.Image, str]:
-    """A decoded uploaded file, or one line saying why it is not an image."""
-    from condgan.translate import read_image
-
+    """A decoded uploaded file, or one line saying why it is not an image (naming the file, not its temp path)."""
     if not path:
         raise DataError("no file uploaded: choose a PNG or JPEG image first")
     path = Path(path)
-    return read_image(path), path.name
+    try:
+        with Image.open(path) as image:
+            image.load()
+            return image, path.name
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise DataError(f"{path.name} is not an image that can be read; upload a PNG or JPEG drawing") from None

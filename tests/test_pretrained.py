@@ -1,0 +1,145 @@
+"""Pretrained models: the shipped pretrained:digits works offline from the package, every RUN argument takes
+pretrained:NAME, and `condgan pretrained pack` turns a run into such a folder (float16 only when harmless)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from safetensors import safe_open
+
+from condgan import pretrained
+from condgan.cli import main
+from condgan.errors import CheckpointError, CondganError
+from condgan.generate import ClassConditionalGenerator, checkpoint_step, load_generator
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_shipped_digits_is_a_real_class_conditional_model() -> None:
+    """Its samples are the asked-for digits to an independent classifier (scikit-learn, trained on real digits)."""
+    from sklearn.linear_model import LogisticRegression
+
+    from condgan.data import load_dataset
+
+    generator = load_generator("pretrained:digits")
+    assert isinstance(generator, ClassConditionalGenerator) and generator.class_names[3] == "3"
+    assert all(p.dtype == torch.float32 for p in generator.module.parameters())  # float16 file, float32 model
+    real = load_dataset("digits", "train")
+    classifier = LogisticRegression(max_iter=2000).fit(real.images.flatten(1).numpy() / 255, real.labels.numpy())
+    labels = np.repeat(np.arange(10), 20)
+    images = generator.generate(labels=labels.tolist(), seed=5)  # uint8 (200, 8, 8)
+    accuracy = (classifier.predict(images.reshape(200, -1) / 255) == labels).mean()
+    assert accuracy > 0.8, accuracy
+
+
+def test_shipped_folder_is_complete_and_small() -> None:
+    folder = pretrained.available()["digits"]
+    assert folder == pretrained.shipped_root() / "digits"
+    assert {f.name for f in folder.iterdir()} == {"config.json", "generator_ema.safetensors", "eval.json",
+                                                  "meta.json", "README.md"}  # fmt: skip
+    with safe_open(str(folder / "generator_ema.safetensors"), "pt") as weights:
+        dtypes = {weights.get_slice(key).get_dtype() for key in weights.keys()}
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["dtype"] == "float16" and "F16" in dtypes and "F32" not in dtypes
+    assert meta["float16_check"]["max_abs_diff"] < 1 / 255
+    assert json.loads((folder / "eval.json").read_text())["metrics"]["conditional_accuracy"] > 0.9
+    total = sum(f.stat().st_size for f in pretrained.shipped_root().rglob("*") if f.is_file())
+    assert total <= 10 * 1024**2, f"shipped models take {total / 1e6:.1f} MB; the budget is 10 MB"
+    assert "condgan train --config configs/digits.yaml" in (folder / "README.md").read_text()
+
+
+def test_cli_takes_pretrained_names(tmp_path: Path, capsys) -> None:
+    out = tmp_path / "threes.png"
+    assert main(["sample", "pretrained:digits", "--class", "3", "--n", "16", "-o", str(out)]) == 0
+    assert Image.open(out).size[0] > 16
+    assert main(["sample", "pretrained:nope", "--n", "4", "-o", str(tmp_path / "x.png")]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "unknown pretrained model 'nope'" in error and "pretrained:digits" in error
+    assert main(["translate", "pretrained:digits", str(out), "-o", str(tmp_path / "y.png")]) == 2
+    assert "translate needs a pix2pix run" in capsys.readouterr().err
+    assert main(["pretrained", "list"]) == 0
+    assert "pretrained:digits: cgan on digits, float16" in capsys.readouterr().out
+    with pytest.raises(CheckpointError, match="available: pretrained:digits"):
+        load_generator("pretrained:fashion-mnistt")
+    folder = pretrained.resolve("pretrained:digits")
+    assert checkpoint_step(folder) == pretrained.read_meta(folder)["source_step"] > 0
+
+
+def test_export_takes_a_pretrained_name(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from condgan.export import export_onnx
+
+    report = export_onnx("pretrained:digits", tmp_path / "digits.onnx")
+    step = pretrained.read_meta(pretrained.resolve("pretrained:digits"))["source_step"]
+    assert report["max_abs_diff"] < 1e-4 and report["metadata"]["step"] == step
+
+
+def test_pack_round_trip(trained_run: Path, tmp_path: Path, monkeypatch) -> None:
+    run = tmp_path / "run"
+    shutil.copytree(trained_run, run)
+    evaluation = {"run": str(run), "num_samples": 500, "metrics": {"fid": 3.25, "conditional_accuracy": 0.9},
+                  "floor": {"fid": 1.5}}  # fmt: skip
+    (run / "eval.json").write_text(json.dumps(evaluation))
+    logs: list[str] = []
+    folder = pretrained.pack(run, "tiny", out_root=tmp_path / "models", recipe="condgan train --data digits",
+                             log=logs.append)  # fmt: skip
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["dtype"] == "float16" and meta["source_step"] == 800 and meta["parameters"] > 0
+    assert json.loads((folder / "eval.json").read_text()) == evaluation
+    readme = (folder / "README.md").read_text()
+    assert "condgan train --data digits" in readme and "fid 3.25 (real 1.5)" in readme
+    assert len(logs) == 1 and "float16" in logs[0]
+    assert (folder / "generator_ema.safetensors").stat().st_mode & 0o044 == 0o044  # readable package data
+
+    monkeypatch.setenv(pretrained.SEARCH_PATH_ENV, str(tmp_path / "models"))
+    packed, original = load_generator("pretrained:tiny"), load_generator(run)
+    labels = [i % 10 for i in range(64)]
+    difference = packed.generate(labels=labels, seed=3).astype(int) - original.generate(labels=labels, seed=3)
+    assert np.abs(difference).max() <= 1  # float16 weights: at most one uint8 level anywhere
+
+    with pytest.raises(CondganError, match="exists; pass --force"):
+        pretrained.pack(run, "tiny", out_root=tmp_path / "models")
+    monkeypatch.setattr(pretrained, "FP16_TOLERANCE", 0.0)  # nothing may change: the weights stay float32
+    folder = pretrained.pack(run, "tiny", out_root=tmp_path / "models", force=True)
+    assert json.loads((folder / "meta.json").read_text())["dtype"] == "float32"
+    with safe_open(str(folder / "generator_ema.safetensors"), "pt") as weights:
+        assert {weights.get_slice(key).get_dtype() for key in weights.keys()} <= {"F32", "I64"}
+    with pytest.raises(CondganError, match="must be letters, digits"):
+        pretrained.pack(run, "../escape", out_root=tmp_path / "models")
+    assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["tiny"]  # no half-written folder left
+
+
+def test_cli_pack(trained_run: Path, tmp_path: Path, capsys) -> None:
+    assert main(["pretrained", "pack", str(trained_run), "--name", "mine", "--out", str(tmp_path)]) == 0
+    assert "load_generator('pretrained:mine')" in capsys.readouterr().err
+    assert (tmp_path / "mine" / "generator_ema.safetensors").is_file()
+    assert main(["pretrained", "pack", str(tmp_path / "missing"), "--name", "x", "--out", str(tmp_path)]) == 2
+
+
+@pytest.mark.slow
+def test_a_built_wheel_ships_the_models_and_loads_them(tmp_path: Path) -> None:
+    """A non-editable install has the model files: build the wheel, install it alone into a folder, load
+    pretrained:digits from there in a fresh interpreter."""
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                    str(tmp_path / "wheel"), str(ROOT)], check=True, capture_output=True)  # fmt: skip
+    (wheel,) = (tmp_path / "wheel").glob("condgan-*.whl")
+    with zipfile.ZipFile(wheel) as archive:
+        names = set(archive.namelist())
+    for file in ("config.json", "generator_ema.safetensors", "eval.json", "meta.json", "README.md"):
+        assert f"condgan/pretrained_models/digits/{file}" in names
+    subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "-q", "--target", str(tmp_path / "site"),
+                    str(wheel)], check=True, capture_output=True)  # fmt: skip
+    code = ("import condgan, sys; from condgan import load_generator; g = load_generator('pretrained:digits'); "
+            "print(condgan.__file__, g.generate(labels=[7], seed=0).shape)")  # fmt: skip
+    result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
+                            env={"PYTHONPATH": str(tmp_path / "site"), "OMP_NUM_THREADS": "1"})  # fmt: skip
+    assert str(tmp_path / "site") in result.stdout and "(1, 8, 8)" in result.stdout

@@ -1,0 +1,457 @@
+"""The web demo (`condgan serve`): its pictures as plain functions, then the real page in headless Chromium.
+
+The browser tests start `condgan serve` in a subprocess on a free 127.0.0.1 port (with an audit hook that
+records any connection or name lookup to a host that is not loopback), drive the page with Playwright and
+Debian's /usr/bin/chromium, check every request the page makes stays on the server, and save a screenshot of
+each tab in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from condgan.config import load_config
+from condgan.data.make_pairs import make_pairs
+from condgan.errors import CondganError, DataError
+from condgan.generate import ClassConditionalGenerator, load_generator
+from condgan.models import build_generator
+from condgan.models.layers import ConditionalBatchNorm2d
+from condgan.training import train
+from condgan.web import views
+from tests.conftest import tiny_config
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
+BROWSER_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                "--disable-background-networking", "--disable-component-update", "--disable-sync"]  # fmt: skip
+QUIET = {"progress": False, "log": lambda message: None}
+# An audit hook for a subprocess: any connection or name lookup to a non-loopback host is written to the log
+# named by CONDGAN_TEST_NET_LOG and refused (PermissionError) before a packet leaves.
+AUDIT_HOOK = """
+import ipaddress, os, sys
+log = open(os.environ["CONDGAN_TEST_NET_LOG"], "a", buffering=1)
+def local(host):
+    host = host.decode() if isinstance(host, bytes) else host
+    if host in (None, "", "localhost"):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_unspecified
+def hook(event, args):
+    if event == "socket.connect" and isinstance(args[1], tuple) and not local(args[1][0]):
+        log.write(f"connect {args[1]!r}\\n")
+        raise PermissionError(f"outside host {args[1]!r}")
+    if event == "socket.getaddrinfo" and not local(args[0]):
+        log.write(f"getaddrinfo {args[0]!r}\\n")
+        raise PermissionError(f"outside host {args[0]!r}")
+sys.addaudithook(hook)
+"""
+AUDITED_SERVE = AUDIT_HOOK + "from condgan.cli import main\nsys.exit(main(sys.argv[1:]))\n"
+
+
+# ----------------------------------------------------------------------------- runs the demo serves
+
+
+@pytest.fixture(scope="module")
+def pix2pix_run(tmp_path_factory) -> Path:
+    """A tiny pix2pix run on real digit edges (32 px, gray -> gray), trained until its output follows its input."""
+    root = tmp_path_factory.mktemp("web_pix2pix")
+    edges = make_pairs("digits", "edges", 32, root / "edges", limit=64)
+    config = load_config(overrides=["task=pix2pix", f"data.name=aligned:{edges}", "model.g_width=8",
+                                    "model.d_width=8", "train.batch_size=16", "train.steps=120",
+                                    "train.sample_every=0", "train.log_every=10"])  # fmt: skip
+    return train(config, out=root / "p2p", **QUIET)
+
+
+@pytest.fixture(scope="module")
+def unconditional_run(tmp_path_factory) -> Path:
+    return train(tiny_config("model.num_classes=0", "train.steps=200", "train.log_every=100"),
+                 out=tmp_path_factory.mktemp("web_uncond") / "uncond", **QUIET)  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def evaluator_cache(tmp_path_factory) -> Path:
+    """A CONDGAN_CACHE folder holding a freshly trained digits domain evaluator (about 20 s)."""
+    from condgan.metrics.evaluator import load_evaluator
+
+    cache = tmp_path_factory.mktemp("web_cache")
+    load_evaluator("digits", cache_dir=cache / "evaluators")
+    return cache
+
+
+# ----------------------------------------------------------------------------- the pictures, without a browser
+
+
+def test_sample_grid_is_the_generators_images(trained_run: Path) -> None:
+    generator = load_generator(trained_run)
+    grid = np.asarray(views.sample_grid(generator, "3", 16, 0, 0.0))
+    scale = views.DISPLAY // 8
+    assert grid.shape == ((4 * (8 + 2) + 2) * scale,) * 2  # a 4x4 tile of 8 px images, 2 px gaps, shown 8x
+    first = generator.generate_tensor(generator.noise(16, 0)[:1], torch.tensor([3]))  # noise row 0 of seed 0
+    first = first.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)[0, 0].numpy()  # (8, 8)
+    assert np.array_equal(grid[2 * scale : 10 * scale : scale, 2 * scale : 10 * scale : scale], first)
+    other = np.asarray(views.sample_grid(generator, "8", 16, 0, 0.0))
+    assert np.abs(grid.astype(int) - other).mean() > 5  # two classes, same noise: different images
+
+
+@pytest.mark.parametrize("model", ["mlp", "dcgan"])
+def test_class_morph_ends_are_the_two_classes(model: str, request) -> None:
+    """Class weights (1, 0) and (0, 1) give exactly the images of the hard labels: the trained digits MLP
+    (one-hot concatenated) and a DCGAN with conditional batch norm (per-class scale and shift made to differ)."""
+    if model == "mlp":
+        generator = load_generator(request.getfixturevalue("trained_run"))
+        config = generator.config
+    else:
+        config = load_config(overrides=["data.name=digits", "model.generator=dcgan", "model.num_classes=10",
+                                        "data.image_size=28", "data.channels=1",
+                                        "data.class_names=[0,1,2,3,4,5,6,7,8,9]"])  # fmt: skip
+        torch.manual_seed(0)
+        module = build_generator(config)
+        for layer in module.modules():  # untrained conditional BN is the same for every class
+            if isinstance(layer, ConditionalBatchNorm2d):
+                torch.nn.init.normal_(layer.scale.weight, 1.0, 0.5)
+                torch.nn.init.normal_(layer.shift.weight, 0.0, 0.5)
+        generator = ClassConditionalGenerator(module, config, torch.device("cpu"))
+    strip = np.asarray(views.interpolation(generator, "classes", "2", "7", 4, 0, 5))
+    size = config.data.image_size
+    scale = views.DISPLAY // size if size < views.DISPLAY else 1
+    cell = (size + 2) * scale
+    z = generator.noise(1, 4)
+    for column, label in ((0, 2), (4, 7)):
+        hard = generator.generate_tensor(z, torch.tensor([label]))
+        expected = hard.add(1).mul(127.5).round().clamp(0, 255).to(torch.uint8)[0, 0].numpy()
+        x = column * cell + 2 * scale
+        shown = strip[2 * scale : 2 * scale + size * scale : scale, x : x + size * scale : scale]
+        assert np.abs(shown.astype(int) - expected).max() <= 1
+    ends = generator.generate_tensor(z.repeat(2, 1), torch.tensor([2, 7]))
+    assert (ends[0] - ends[1]).abs().max() > 0.05  # the two classes differ, so the check above can fail
+
+
+def test_latent_picture_of_a_conditional_model(trained_run: Path) -> None:
+    picture, caption = views.latent_picture(load_generator(trained_run), seed=2)
+    assert picture.height > 10 * 8 * 8 and "Each column keeps one noise vector" in caption
+
+
+@pytest.mark.slow
+def test_unconditional_models_are_sorted_by_predicted_class(unconditional_run, evaluator_cache, monkeypatch):
+    generator = load_generator(unconditional_run)
+    monkeypatch.setenv("CONDGAN_CACHE", str(evaluator_cache / "nowhere"))
+    with pytest.raises(CondganError, match="no domain evaluator cached for digits; run `condgan eval`"):
+        views.latent_picture(generator, seed=0)
+    monkeypatch.setenv("CONDGAN_CACHE", str(evaluator_cache))
+    picture, caption = views.latent_picture(generator, seed=0)
+    assert picture.height > 10 * 8 * 8 and "sorted by the class the domain evaluator sees" in caption
+    with pytest.raises(CondganError, match="unconditional: it has no classes to morph"):
+        views.interpolation(generator, "classes", None, None, 0, 1, 4)
+    assert views.sample_grid(generator, None, 9, 0, 0.0).size == views.sample_grid(generator, "x", 9, 1, 0.5).size
+
+
+def test_bad_inputs_are_one_line_errors(trained_run: Path, tmp_path: Path) -> None:
+    generator = load_generator(trained_run)
+    for call, message in (
+        (lambda: views.pick({}, None, "generator"), "no generator loaded; start the demo with a class-conditional"),
+        (lambda: views.pick({}, None, "pix2pix model"), "no pix2pix model loaded; start the demo with a pix2pix"),
+        (lambda: views.sample_grid(generator, "cat", 4, 0, 0.0), "unknown class 'cat'; valid classes: 0, 1"),
+        (lambda: views.sample_grid(generator, "3", 0, 0, 0.0), "number of images must be 1..64"),
+        (lambda: views.sample_grid(generator, "3", 4, -1, 0.0), "seed must be a whole number >= 0"),
+        (lambda: views.sample_grid(generator, "3", 4, 0, -1.0), "truncation must be 0"),
+        (lambda: views.interpolation(generator, "both", "3", "4", 0, 1, 4), "unknown interpolation mode"),
+        (lambda: views.sketch_image(None), "the sketch pad is empty"),
+        (lambda: views.sketch_image({"composite": Image.new("RGB", (64, 64), "white")}), "the sketch pad is empty"),
+        (lambda: views.upload_image(None), "no file uploaded"),
+    ):
+        with pytest.raises(CondganError, match=message):
+            call()
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(DataError, match="^notes.png is not an image that can be read; upload a PNG or JPEG"):
+        views.upload_image(tmp_path / "notes.png")
+
+
+@pytest.mark.slow
+def test_translation_of_a_drawing(pix2pix_run: Path) -> None:
+    translator = load_generator(pix2pix_run)
+    with pytest.raises(DataError, match="is 64x16; this model translates square images .32x32.; crop it"):
+        views.translate_image(translator, Image.new("L", (64, 16), 255), "wide.png")
+    drawing = Image.new("RGBA", (256, 256), (0, 0, 0, 0))  # transparent, as a canvas layer: counts as white
+    drawing.paste((0, 0, 0, 255), (60, 60, 196, 76))
+    seen, output = views.translate_image(translator, drawing, "the drawing")
+    source = np.asarray(seen)[::8, ::8]  # (32, 32): shown 8x, nearest
+    assert seen.size == output.size == (256, 256) and source.max() == 255 and source.min() < 64
+    (expected,) = translator.translate_images([source[None]], ["x"])
+    assert np.array_equal(np.asarray(output)[::8, ::8], expected[0]) and np.asarray(output).std() > 20
+
+
+@pytest.mark.slow
+def test_demo_ends_with_the_serve_command(pix2pix_run: Path, tmp_path: Path, monkeypatch) -> None:
+    from condgan import pretrained
+    from condgan.demo import serve_command
+
+    assert serve_command(Path("runs/demo")).split()[1:] == ["serve", "runs/demo"]  # digits is not pix2pix
+    pretrained.pack(pix2pix_run, "edges-test", out_root=tmp_path)
+    monkeypatch.setenv(pretrained.SEARCH_PATH_ENV, str(tmp_path))
+    command = serve_command(Path("runs/demo"))
+    assert command.split()[1:] == ["serve", "runs/demo", "pretrained:edges-test"]
+    assert command.split()[0] in ("condgan", str(Path(sys.executable).parent / "condgan")) or command.startswith(".")
+
+
+def test_serve_refuses_a_missing_run_in_one_line(capsys) -> None:
+    from condgan.cli import main
+
+    assert main(["serve", "no/such/run", "--port", "1"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.count("\n") == 0 and "run directory no/such/run does not exist" in error
+
+
+def test_the_network_audit_catches_and_blocks_outside_hosts(tmp_path: Path) -> None:
+    """The offline check of the browser tests can fail: a connection to a documentation address (TEST-NET-1)
+    and a name lookup are logged and refused before anything is sent."""
+    code = AUDIT_HOOK + (
+        "import socket\n"
+        "for call in (lambda: socket.socket().connect(('192.0.2.1', 9)), "
+        "lambda: socket.getaddrinfo('example.org', 80), lambda: socket.create_connection(('127.0.0.1', 9))):\n"
+        "    try:\n        call()\n    except PermissionError:\n        print('refused')\n"
+        "    except OSError:\n        print('local')\n"
+    )
+    env = {**os.environ, "CONDGAN_TEST_NET_LOG": str(tmp_path / "net.log")}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert result.stdout.split() == ["refused", "refused", "local"]
+    assert (tmp_path / "net.log").read_text().splitlines() == ["connect ('192.0.2.1', 9)", "getaddrinfo 'example.org'"]
+
+
+# ----------------------------------------------------------------------------- the page in a real browser
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_up(url: str, process: subprocess.Popen | None, log: Path | None, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process is not None and process.poll() is not None:
+            pytest.fail(f"condgan serve exited with {process.returncode}:\n{log.read_text() if log else ''}")
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    pytest.fail(f"no page at {url} after {timeout} s")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not CHROMIUM.is_file():
+        pytest.skip("Debian's chromium is not installed at /usr/bin/chromium (apt-get install chromium; .ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=BROWSER_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture(scope="module")
+def server(trained_run, pix2pix_run, unconditional_run, evaluator_cache, tmp_path_factory):
+    """`condgan serve` of a digits cGAN, a pix2pix run and an unconditional run, audited for outside traffic."""
+    root = tmp_path_factory.mktemp("web_server")
+    port, net_log, log = free_port(), root / "outside.log", root / "server.log"
+    net_log.touch()
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "CONDGAN_CACHE": str(evaluator_cache),
+           "CONDGAN_TEST_NET_LOG": str(net_log), "GRADIO_TEMP_DIR": str(root / "gradio")}  # fmt: skip
+    runs = [str(trained_run), str(pix2pix_run), str(unconditional_run)]
+    with open(log, "w") as out:
+        process = subprocess.Popen([sys.executable, "-c", AUDITED_SERVE, "serve", *runs, "--port", str(port)],
+                                   env=env, stdout=out, stderr=subprocess.STDOUT)  # fmt: skip
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        wait_until_up(url, process, log)
+        yield {"url": url, "runs": runs, "net_log": net_log, "log": log}
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+    assert net_log.read_text() == "", f"the server contacted outside hosts:\n{net_log.read_text()}"
+
+
+def open_page(browser, url: str):
+    """A page on `url` that records the host of every request it makes."""
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(90_000)
+    page.hosts = set()
+    page.on("request", lambda request: page.hosts.add(f"{urlparse(request.url).scheme}://"
+                                                      f"{urlparse(request.url).netloc}"))  # fmt: skip
+    page.goto(url)
+    page.wait_for_selector("#generate-button")
+    return page
+
+
+def assert_stayed_home(page, url: str) -> None:
+    home = urlparse(url).netloc
+    outside = {h for h in page.hosts if h.split("://")[0] in ("http", "https", "ws", "wss") and
+               h.split("://")[1] != home}  # fmt: skip
+    assert not outside, f"the page asked other hosts: {outside}"
+
+
+def choose(page, dropdown: str, option: str) -> None:
+    page.click(f"#{dropdown} input")
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def image_after(page, element: str, previous: str | None = None) -> tuple[str, np.ndarray]:
+    """Wait for a new image in the element; return its URL and its pixels (fetched from the server)."""
+    page.wait_for_function(
+        "([id, old]) => { const i = document.querySelector(`#${id} img`); return i && i.src && i.src !== old; }",
+        arg=[element, previous or ""],
+    )
+    source = page.locator(f"#{element} img").first.get_attribute("src")
+    return source, np.asarray(Image.open(io.BytesIO(page.request.get(source).body())))
+
+
+def status(page, element: str, contains: str) -> str:
+    page.wait_for_function("([id, text]) => document.querySelector(`#${id}`).innerText.includes(text)",
+                           arg=[element, contains])  # fmt: skip
+    return page.locator(f"#{element}").inner_text()
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+@pytest.mark.slow
+def test_generate_tab(browser, server) -> None:
+    page = open_page(browser, server["url"])
+    generator = load_generator(server["runs"][0])
+    choose(page, "gen-class", "3")
+    page.click("#generate-button")
+    source, threes = image_after(page, "gen-grid")
+    assert "16 images of 3, seed 0" in status(page, "status-generate", "images of 3")
+    expected = np.asarray(views.sample_grid(generator, "3", 16, 0, 0.0))
+    assert threes.shape == expected.shape and np.abs(threes.astype(int) - expected).max() <= 1
+    choose(page, "gen-class", "8")
+    page.click("#generate-button")
+    _, eights = image_after(page, "gen-grid", source)
+    assert eights.shape == threes.shape and np.abs(eights.astype(int) - threes).mean() > 5
+    page.get_by_text("between two classes (seed held)").click()
+    page.click("#interpolate-button")
+    _, strip = image_after(page, "interp-strip")
+    assert "8 -> 1 with the noise of seed 0" in status(page, "status-interpolate", "->")
+    expected = np.asarray(views.interpolation(generator, "classes", "8", "1", 0, 1, 8))
+    assert strip.shape == expected.shape and np.abs(strip.astype(int) - expected).max() <= 1
+    screenshot(page, "web_generate.png")
+    assert_stayed_home(page, server["url"])
+    page.close()
+
+
+def draw(page, canvas_selector: str) -> None:
+    """An ellipse and a diagonal stroke, drawn with mouse events in the middle of the canvas."""
+    box = page.locator(canvas_selector).first.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, min(box["width"], box["height"]) / 4
+    page.mouse.move(cx + r, cy)
+    page.mouse.down()
+    for i in range(1, 21):  # each move redraws the canvas (slow without a GPU): 20 points make the ellipse
+        page.mouse.move(cx + r * math.cos(2 * math.pi * i / 20), cy + 1.3 * r * math.sin(2 * math.pi * i / 20))
+    page.mouse.up()
+    page.mouse.move(cx - r / 2, cy - r)
+    page.mouse.down()
+    page.mouse.move(cx + r / 2, cy + r, steps=4)
+    page.mouse.up()
+
+
+@pytest.mark.slow
+def test_translate_tab(browser, server, tmp_path: Path) -> None:
+    page = open_page(browser, server["url"])
+    translator = load_generator(server["runs"][1])
+    page.get_by_role("tab", name="Translate").click()
+    page.click("#translate-sketch")
+    assert "Error: the sketch pad is empty" in status(page, "status-translate", "empty")
+    page.click("#sketch button[aria-label=Brush]")
+    draw(page, "#sketch canvas")
+    page.click("#translate-sketch")
+    source_url, seen = image_after(page, "tr-input")
+    output_url, painted = image_after(page, "tr-output")
+    status(page, "status-translate", "translated the drawing")
+    source = seen[::8, ::8]  # (32, 32): the drawing as the model saw it, shown 8x
+    assert seen.shape[:2] == painted.shape[:2] == (256, 256)
+    assert 0.02 < (source < 128).mean() < 0.6, "the strokes did not reach the model"
+    (expected,) = translator.translate_images([source[None]], ["drawing"])
+    assert np.abs(painted[::8, ::8].astype(int) - expected[0]).max() <= 1
+    assert painted.std() > 20  # a picture, not a flat field: the model paints where the strokes are
+    screenshot(page, "web_translate.png")
+
+    (tmp_path / "notes.png").write_text("this is not an image")
+    Image.new("L", (64, 16), 255).save(tmp_path / "wide.png")
+    for name, message in (("notes.png", "notes.png is not an image that can be read"),
+                          ("wide.png", "wide.png is 64x16; this model translates square images")):  # fmt: skip
+        if page.locator("#upload button[aria-label=Clear]").count():
+            page.click("#upload button[aria-label=Clear]")
+        page.set_input_files("#upload input[type=file]", str(tmp_path / name))
+        page.wait_for_selector("#upload button[aria-label=Clear]")
+        page.click("#translate-upload")
+        assert "Error: " + message in status(page, "status-translate", message)
+    screenshot(page, "web_translate_error.png")
+    assert_stayed_home(page, server["url"])
+    page.close()
+
+
+@pytest.mark.slow
+def test_explore_tab(browser, server) -> None:
+    page = open_page(browser, server["url"])
+    page.get_by_role("tab", name="Explore").click()
+    source, conditional = image_after(page, "ex-picture")  # drawn when the page loads
+    assert conditional.shape[0] > 10 * 64 and "Each column keeps one noise vector" in page.content()
+    screenshot(page, "web_explore.png")
+    choose(page, "ex-model", server["runs"][2])
+    page.click("#explore-button")
+    _, unconditional = image_after(page, "ex-picture", source)
+    assert "sorted by the class the domain evaluator sees" in status(page, "status-explore", "sorted by")
+    screenshot(page, "web_explore_unconditional.png")
+    assert_stayed_home(page, server["url"])
+    page.close()
+
+
+@pytest.mark.slow
+def test_page_without_models_says_so(browser) -> None:
+    """No model loaded: every tab says what to start the demo with, and its buttons answer in the page."""
+    from condgan.web.app import build_app
+
+    app = build_app(views.LoadedModels())
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, footer_links=[])
+    try:
+        url = f"http://127.0.0.1:{port}/"
+        page = open_page(browser, url)
+        assert "No model loaded" in page.inner_text("body")
+        page.click("#generate-button")
+        assert "Error: no generator loaded" in status(page, "status-generate", "no generator loaded")
+        page.get_by_role("tab", name="Translate").click()
+        assert page.locator("#no-translator").is_visible()
+        page.click("#translate-sketch")
+        assert "Error: no pix2pix model loaded" in status(page, "status-translate", "no pix2pix model loaded")
+        screenshot(page, "web_no_models.png")
+        assert_stayed_home(page, url)
+        page.close()
+    finally:
+        app.close()
