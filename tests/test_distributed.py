@@ -163,7 +163,7 @@ def test_a_killed_rank_stops_the_others_with_a_clear_error_and_the_run_resumes_w
     assert f"resuming {run} from step {step}" in messages[0]
     resumed = load_state(latest_checkpoint(run) / "state.pt")
     assert resumed["step"] == step + 4 and resumed["world_size"] == 1
-    batches_per_epoch = (1437 // 16)  # digits train split, one process, batch 16
+    batches_per_epoch = 1437 // 16  # digits train split, one process, batch 16
     position = position * 2  # the same items seen, now in batches of one process
     for _ in range(4):
         if position >= batches_per_epoch:

@@ -261,8 +261,12 @@ def test_damaged_latest_pointer_falls_back_to_a_real_checkpoint(tmp_path_factory
 
 # ---------------------------------------------------------------- config
 VALID_YAML = yaml.safe_dump(
-    {"task": "cgan", "data": {"name": "digits"}, "model": {"z_dim": 16, "generator": "mlp"},
-     "train": {"lr": 1e-4, "batch_size": 32, "ema_decay": 0.999}}  # fmt: skip
+    {
+        "task": "cgan",
+        "data": {"name": "digits"},
+        "model": {"z_dim": 16, "generator": "mlp"},
+        "train": {"lr": 1e-4, "batch_size": 32, "ema_decay": 0.999},
+    }  # fmt: skip
 ).encode()
 
 SCALARS = st.one_of(

@@ -50,9 +50,7 @@ def _require_onnx():
     try:
         import onnx
     except ImportError:
-        raise ExportError(
-            "ONNX export needs the onnx package; install it with pip install 'condgan[export]'"
-        ) from None
+        raise ExportError("ONNX export needs the onnx package; install it with pip install 'condgan[export]'") from None
     return onnx
 
 
