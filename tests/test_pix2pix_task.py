@@ -249,3 +249,33 @@ def test_cli_train_translate_and_eval(edges: Path, tmp_path: Path, capsys) -> No
     assert main(["train", "--task", "pix2pix", "--data", "fashion-mnist", "--out", str(tmp_path / "x"),
                  "--steps", "1"]) == 2  # fmt: skip
     assert "pix2pix data must be aligned:DIR or pairs:DIR" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_a_foreign_aligned_set_at_256_px_trains_translates_and_evaluates(tmp_path: Path) -> None:
+    """JPEG pairs at 256 px, RGB, the input on the right (BtoA), made without make-pairs."""
+    from skimage.feature import canny
+
+    from condgan.data.datasets import load_dataset
+
+    clothes = load_dataset("fashion-mnist", "test", image_size=256).images[:8, 0].numpy()  # (8, 256, 256)
+    for i, image in enumerate(clothes):
+        edges = np.where(canny(image / 255.0, sigma=4), 0, 255).astype(np.uint8)
+        color = (image[..., None] * np.array([0.9, 0.6, 0.3])).astype(np.uint8)  # an RGB target
+        pair = np.concatenate([color, np.repeat(edges[..., None], 3, axis=2)], axis=1)  # target | input
+        split = "train" if i < 6 else "val"
+        (tmp_path / "set" / split).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(pair).save(tmp_path / "set" / split / f"{i}.jpg", quality=95)
+    run = tmp_path / "run"
+    args = ["train", "--task", "pix2pix", "--data", f"aligned:{tmp_path / 'set'}", "--direction", "BtoA",
+            "--out", str(run), "--steps", "2", "--batch-size", "2", "--set", "model.g_width=4",
+            "--set", "model.d_width=4", "--no-progress"]  # fmt: skip
+    assert main(args) == 0
+    saved = json.loads((run / "config.json").read_text())["data"]
+    assert (saved["image_size"], saved["load_size"], saved["channels"]) == (256, 286, 3)
+    source = tmp_path / "set" / "val" / "6.jpg"
+    assert main(["translate", str(run), str(source), "--aligned", "-o", str(tmp_path / "out.png")]) == 0
+    assert Image.open(tmp_path / "out.png").size == (256, 256)
+    result = evaluate_pix2pix(run)
+    assert result["split"] == "val" and result["pairs"] == 2 and result["target_domain"] is None
+    assert set(result["metrics"]) == {"l1", "psnr", "ssim"} and "no FID" in result["fid_note"]
