@@ -66,7 +66,8 @@ def _evaluator_accuracy(generator) -> float | None:
     from condgan.metrics.evaluator import load_evaluator, predict
 
     try:
-        evaluator = load_evaluator(generator.config.data.name, train_if_missing=False)
+        data = generator.config.data
+        evaluator = load_evaluator(data.name, data.image_size, data.channels, train_if_missing=False)
     except CondganError:  # no cached evaluator: the report points at `condgan eval` instead
         return None
     import torch
