@@ -13,7 +13,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from condgan.models.layers import ConditionalBatchNorm2d, DiscriminatorHead, check_conditioning, one_hot
+from condgan.models.layers import (
+    ConditionalBatchNorm2d,
+    ConditionalDiscriminator,
+    DiscriminatorHead,
+    check_conditioning,
+    one_hot,
+)
 
 START_SIZES = {28: 7, 32: 4, 64: 4}
 
@@ -80,7 +86,7 @@ class DCGANGenerator(nn.Module):
         return torch.tanh(self.to_image(x))  # (B, channels, H, W)
 
 
-class DCGANDiscriminator(nn.Module):
+class DCGANDiscriminator(ConditionalDiscriminator):
     def __init__(
         self,
         *,
@@ -115,14 +121,3 @@ class DCGANDiscriminator(nn.Module):
             maps = one_hot(labels, self.num_classes, images.dtype)[:, :, None, None]  # (B, K, 1, 1)
             images = torch.cat([images, maps.expand(-1, -1, *images.shape[2:])], 1)  # (B, C+K, H, W)
         return self.body(images).flatten(1)  # (B, C_last * s0 * s0)
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
-        """(B,) logits; with `with_classes` also the acgan class logits (B, K), through `forward` so
-        that DistributedDataParallel sees the call."""
-        features = self.features(images, labels)
-        if with_classes:
-            return self.head(features, labels), self.head.classify(features)
-        return self.head(features, labels)  # (B,)
-
-    def forward_with_classes(self, images: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self(images, labels, with_classes=True)

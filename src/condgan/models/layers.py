@@ -73,3 +73,21 @@ def check_conditioning(conditioning: str) -> None:
         from condgan.errors import ConfigError
 
         raise ConfigError(f"unknown conditioning {conditioning!r}; valid choices: {', '.join(CONDITIONINGS)}")
+
+
+class ConditionalDiscriminator(nn.Module):
+    """Shared forward of the class-conditional discriminators: subclasses define `features(images,
+    labels)` -> (B, F) and a `head` (DiscriminatorHead)."""
+
+    head: DiscriminatorHead
+
+    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
+        """(B,) logits; with `with_classes` also the acgan class logits (B, K), through `forward` so
+        that DistributedDataParallel sees the call."""
+        features = self.features(images, labels)
+        if with_classes:
+            return self.head(features, labels), self.head.classify(features)
+        return self.head(features, labels)  # (B,)
+
+    def forward_with_classes(self, images: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
+        return self(images, labels, with_classes=True)

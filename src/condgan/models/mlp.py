@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from condgan.models.layers import DiscriminatorHead, check_conditioning, one_hot
+from condgan.models.layers import ConditionalDiscriminator, DiscriminatorHead, check_conditioning, one_hot
 
 
 class MLPGenerator(nn.Module):
@@ -36,7 +36,7 @@ class MLPGenerator(nn.Module):
         return self.net(inputs).view(-1, *self.image_shape)  # (B, C, H, W)
 
 
-class MLPDiscriminator(nn.Module):
+class MLPDiscriminator(ConditionalDiscriminator):
     def __init__(
         self,
         *,
@@ -70,14 +70,3 @@ class MLPDiscriminator(nn.Module):
         if self.concat:
             inputs = torch.cat([inputs, one_hot(labels, self.num_classes, images.dtype)], 1)
         return self.body(inputs)  # (B, 512)
-
-    def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
-        """(B,) logits; with `with_classes` also the acgan class logits (B, K), through `forward` so
-        that DistributedDataParallel sees the call."""
-        features = self.features(images, labels)
-        if with_classes:
-            return self.head(features, labels), self.head.classify(features)
-        return self.head(features, labels)  # (B,)
-
-    def forward_with_classes(self, images: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:
-        return self(images, labels, with_classes=True)

@@ -40,3 +40,16 @@ def conv_bias(kind: str) -> bool:
     """Whether a convolution followed by a `kind` norm layer has a bias (only for "instance")."""
     check_norm(kind)
     return kind == "instance"
+
+
+def check_image_input(module, source, in_channels: int, multiple: int, detail: str = "") -> None:
+    """ValueError unless `source` is (B, in_channels, H, W) with H and W multiples of `multiple`."""
+    name, shape = type(module).__name__, tuple(source.shape)
+    if source.ndim != 4 or shape[1] != in_channels:
+        raise ValueError(f"{name} expects images of shape (B, {in_channels}, H, W), got {shape}")
+    height, width = shape[-2:]
+    if height % multiple or width % multiple:
+        raise ValueError(
+            f"{name}{detail} needs height and width divisible by {multiple}, got {height}x{width}; "
+            f"resize or crop to a multiple of {multiple}"
+        )

@@ -19,7 +19,7 @@ from collections import OrderedDict
 import torch
 from torch import nn
 
-from condgan.models.norms import check_norm, conv_bias, norm_layer
+from condgan.models.norms import check_image_input, check_norm, conv_bias, norm_layer
 
 PADDINGS = {"reflect": "reflect", "replicate": "replicate", "zero": "zeros"}  # ours -> Conv2d padding_mode
 NUM_DOWNSAMPLINGS = 2
@@ -98,15 +98,7 @@ class ResnetGenerator(nn.Module):
 
     def check_input(self, source: torch.Tensor) -> None:
         """ValueError unless `source` is (B, in_channels, H, W) with H, W multiples of 4."""
-        name, shape, multiple = type(self).__name__, tuple(source.shape), self.size_multiple
-        if source.ndim != 4 or shape[1] != self.in_channels:
-            raise ValueError(f"{name} expects images of shape (B, {self.in_channels}, H, W), got {shape}")
-        height, width = shape[-2:]
-        if height % multiple or width % multiple:
-            raise ValueError(
-                f"{name} needs height and width divisible by {multiple}, got {height}x{width}; "
-                f"resize or crop to a multiple of {multiple}"
-            )
+        check_image_input(self, source, self.in_channels, self.size_multiple, "")
 
     def forward(self, source: torch.Tensor) -> torch.Tensor:
         self.check_input(source)
