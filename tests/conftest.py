@@ -42,3 +42,12 @@ def trained_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs") / "digits"
     train(tiny_config("train.steps=800", "train.log_every=100"), out=out, progress=False, log=lambda m: None)
     return out
+
+
+@pytest.fixture
+def condgan_cache(tmp_path_factory, monkeypatch):
+    """A session-wide temporary cache: the digits evaluator is trained the first time it is needed."""
+    root = tmp_path_factory.getbasetemp() / "condgan-eval-cache"
+    root.mkdir(exist_ok=True)
+    monkeypatch.setenv("CONDGAN_CACHE", str(root))
+    return root

@@ -13,15 +13,6 @@ import pytest
 from condgan.cli import main
 
 
-@pytest.fixture
-def condgan_cache(tmp_path_factory, monkeypatch):
-    """The same session-wide temporary cache as test_evaluation.py (the digits evaluator trains once)."""
-    root = tmp_path_factory.getbasetemp() / "condgan-eval-cache"
-    root.mkdir(exist_ok=True)
-    monkeypatch.setenv("CONDGAN_CACHE", str(root))
-    return root
-
-
 def run_cli(*args, cache):
     env = {**os.environ, "CONDGAN_CACHE": str(cache), "OMP_NUM_THREADS": "1"}
     return subprocess.run(

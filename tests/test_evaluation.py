@@ -24,15 +24,6 @@ METRIC_KEYS = {"fid", "kid", "kid_std", "precision", "recall", "density", "cover
 
 
 @pytest.fixture
-def condgan_cache(tmp_path_factory, monkeypatch):
-    """A session-wide temporary cache: the digits evaluator is trained the first time it is needed."""
-    root = tmp_path_factory.getbasetemp() / "condgan-eval-cache"
-    root.mkdir(exist_ok=True)
-    monkeypatch.setenv("CONDGAN_CACHE", str(root))
-    return root
-
-
-@pytest.fixture
 def run_copy(trained_run, tmp_path):
     """A copy of the session's trained digits run (eval writes into the run directory)."""
     return shutil.copytree(trained_run, tmp_path / "run")

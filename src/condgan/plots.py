@@ -99,20 +99,22 @@ def loss_curves(metrics_path: str | Path, out_path: str | Path) -> Path:
     rows = [r for r in read_metrics(metrics_path) if "d_loss" in r or "l1" in r]  # l1 alone: pix2pix's L1-only
     steps = [r["step"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-    for key in ("d_loss", "g_loss", "l1"):
-        if rows and key in rows[0]:
-            left.plot(steps, [r[key] for r in rows], label=key)
-    left.set_xlabel("generator step")
-    left.set_title("losses")
-    if left.lines:
-        left.legend()
-    for key, label in (("d_real", "D(x)"), ("d_fake", "D(G(z))"), ("d_mismatch", "D(x, y of another x)")):
-        if rows and key in rows[0]:
-            right.plot(steps, [r[key] for r in rows], label=label)
-    right.set_xlabel("generator step")
-    right.set_title("discriminator scores")
-    if right.lines:
-        right.legend()
+    panels = (
+        (left, "losses", (("d_loss", "d_loss"), ("g_loss", "g_loss"), ("l1", "l1"))),
+        (
+            right,
+            "discriminator scores",
+            (("d_real", "D(x)"), ("d_fake", "D(G(z))"), ("d_mismatch", "D(x, y of another x)")),
+        ),
+    )
+    for axis, title, series in panels:
+        for key, label in series:
+            if rows and key in rows[0]:
+                axis.plot(steps, [r[key] for r in rows], label=label)
+        axis.set_xlabel("generator step")
+        axis.set_title(title)
+        if axis.lines:
+            axis.legend()
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=110)
