@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import functools
+import http.server
 import os
+import threading
 
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
@@ -51,3 +54,20 @@ def condgan_cache(tmp_path_factory, monkeypatch):
     root.mkdir(exist_ok=True)
     monkeypatch.setenv("CONDGAN_CACHE", str(root))
     return root
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.fixture
+def server(tmp_path):
+    """(folder served, its base URL): a local HTTP server on 127.0.0.1 at a free port, for the download code."""
+    root = tmp_path / "www"
+    root.mkdir()
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=root))
+    threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
+    httpd.shutdown()
+    httpd.server_close()

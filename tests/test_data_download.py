@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import functools
 import gzip
 import hashlib
-import http.server
 import io
 import pickle
 import socket
 import tarfile
-import threading
 import time
 from pathlib import Path
 
@@ -21,24 +18,6 @@ import torch
 from condgan.data import download, load_dataset
 from condgan.data.download import fetch_dataset, fetch_file
 from condgan.errors import DataError
-
-
-class QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture
-def server(tmp_path: Path):
-    """(folder served, its base URL) on 127.0.0.1 at a free port."""
-    root = tmp_path / "www"
-    root.mkdir()
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(QuietHandler, directory=root))
-    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
-    httpd.shutdown()
-    httpd.server_close()
 
 
 @pytest.fixture

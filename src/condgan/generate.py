@@ -19,6 +19,31 @@ from condgan.errors import CheckpointError, CondganError, ConfigError
 from condgan.runtime import resolve_device
 
 
+def draw_noise(n: int, z_dim: int, seed: int | None = 0, truncation: float = 0.0) -> torch.Tensor:
+    """(n, z_dim) standard normal noise, seeded; with `truncation` t > 0 values beyond +-t are redrawn."""
+    generator = torch.Generator().manual_seed(seed) if seed is not None else None
+    z = torch.randn(n, z_dim, generator=generator)
+    if truncation > 0:
+        outside = z.abs() > truncation
+        while outside.any():
+            z[outside] = torch.randn(int(outside.sum()), generator=generator)
+            outside = z.abs() > truncation
+    return z
+
+
+def grid_inputs(
+    num_classes: int, z_dim: int, cols: int = 10, seed: int = 0, truncation: float = 0.0
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Noise and labels of a class grid: (rows*cols, z_dim), (rows*cols,) or None.
+
+    Conditional: row r is class r and column c uses noise vector c in every row, so a column shows
+    one noise across the classes. Unconditional: `cols` rows of fresh noise, labels None."""
+    if not num_classes:
+        return draw_noise(cols * cols, z_dim, seed, truncation), None
+    z = draw_noise(cols, z_dim, seed, truncation).repeat(num_classes, 1)
+    return z, torch.arange(num_classes).repeat_interleave(cols)
+
+
 def resolve_run_dir(run: str | Path) -> Path:
     """A run directory given by path, or a shipped model as `pretrained:NAME` (condgan.pretrained)."""
     if isinstance(run, str) and run.startswith("pretrained:"):
@@ -93,14 +118,7 @@ class ClassConditionalGenerator:
 
     def noise(self, n: int, seed: int | None = 0, truncation: float = 0.0) -> torch.Tensor:
         """(n, z_dim) standard normal noise; with `truncation` t > 0 values beyond +-t are redrawn."""
-        generator = torch.Generator().manual_seed(seed) if seed is not None else None
-        z = torch.randn(n, self.z_dim, generator=generator)
-        if truncation > 0:
-            outside = z.abs() > truncation
-            while outside.any():
-                z[outside] = torch.randn(int(outside.sum()), generator=generator)
-                outside = z.abs() > truncation
-        return z
+        return draw_noise(n, self.z_dim, seed, truncation)
 
     @torch.no_grad()
     def generate_tensor(self, z: torch.Tensor, labels: torch.Tensor | None, batch_size: int = 1024) -> torch.Tensor:

@@ -10,7 +10,7 @@ import torch
 
 from condgan.checkpoint import atomic_write_bytes
 from condgan.errors import CondganError
-from condgan.generate import ClassConditionalGenerator, load_generator
+from condgan.generate import ClassConditionalGenerator, grid_inputs, load_generator
 from condgan.plots import class_grid, save_image, tile
 
 
@@ -42,12 +42,9 @@ def write_samples(g: ClassConditionalGenerator, path: Path, classes, n: int, see
     return save_image(tile(images, cols=min(n, int(np.ceil(np.sqrt(n)))), scale=2), path)
 
 
-def grid_images(g: ClassConditionalGenerator, seed: int = 0, truncation: float = 0.0, cols: int = 10) -> np.ndarray:
+def grid_images(g: ClassConditionalGenerator, seed: int = 0, truncation: float = 0.0, cols: int = 10) -> torch.Tensor:
     """Row r = class r, column c = the same noise vector c for every class."""
-    rows = g.num_classes or cols
-    z = g.noise(cols, seed, truncation).repeat(rows, 1) if g.num_classes else g.noise(rows * cols, seed, truncation)
-    labels = torch.arange(rows).repeat_interleave(cols) if g.num_classes else None
-    return g.generate_tensor(z, labels)
+    return g.generate_tensor(*grid_inputs(g.num_classes, g.z_dim, cols, seed, truncation))
 
 
 def write_grid(g: ClassConditionalGenerator, path: Path, seed: int = 0, truncation: float = 0.0) -> Path:

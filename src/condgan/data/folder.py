@@ -97,38 +97,53 @@ def _list_images(root: Path, class_names: tuple[str, ...]) -> tuple[list[Path], 
     return files, labels
 
 
+def image_header(file: Path) -> tuple[str, tuple[int, int]]:
+    """(PIL mode, (width, height)) from the file's header; DataError for an unreadable file or a mode
+    other than 8-bit grayscale or RGB."""
+    try:
+        with Image.open(file) as image:
+            mode, size = image.mode, image.size
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise DataError(f"{file}: not a readable image ({_one_line(exc)}); replace or remove it") from None
+    if mode not in GRAY_MODES + COLOR_MODES:
+        raise DataError(
+            f"{file}: image mode {mode!r} is not supported (use 8-bit grayscale or RGB PNG/JPEG); "
+            "convert or remove the file"
+        )
+    return mode, size
+
+
 def _scan(files: list[Path], image_size: int) -> tuple[bool, int]:
     """Read every header: (all grayscale?, common square size when image_size is 0)."""
     all_gray, size = True, image_size
-    first: tuple[Path, tuple[int, int]] | None = None
+    common = CommonSquareSize()
     for file in files:
-        try:
-            with Image.open(file) as image:
-                mode, dims = image.mode, image.size
-        except (OSError, SyntaxError, ValueError) as exc:
-            raise DataError(f"{file}: not a readable image ({_one_line(exc)}); replace or remove it") from None
-        if mode not in GRAY_MODES + COLOR_MODES:
-            raise DataError(
-                f"{file}: image mode {mode!r} is not supported (use 8-bit grayscale or RGB PNG/JPEG); "
-                "convert or remove the file"
-            )
+        mode, dims = image_header(file)
         all_gray = all_gray and mode in GRAY_MODES
-        if image_size:
-            continue
-        if first is None:
-            first = (file, dims)
-            if dims[0] != dims[1]:
-                raise DataError(
-                    f"{file}: image is {dims[0]}x{dims[1]}, not square; pass an image size "
-                    "(data.image_size) to resize and centre-crop every image"
-                )
-            size = dims[0]
-        elif dims != first[1]:
-            raise DataError(
-                f"{file}: image is {dims[0]}x{dims[1]} but {first[0]} is {first[1][0]}x{first[1][1]}; "
-                "pass an image size (data.image_size) to resize every image"
-            )
+        if not image_size:
+            size = common.check(file, dims)
     return all_gray, size
+
+
+class CommonSquareSize:
+    """Checks, one image (or pair) at a time, that all are square and of one size; `check` returns
+    that size. Its errors name the file, the first one seen, and `fix` (how to resize instead)."""
+
+    def __init__(self, noun: str = "image is", fix: str = "pass an image size (data.image_size) to resize every image"):
+        self.noun, self.fix = noun, fix
+        self.first: tuple[Path, tuple[int, int]] | None = None
+
+    def check(self, file: Path, dims: tuple[int, int]) -> int:
+        if self.first is None:
+            if dims[0] != dims[1]:
+                raise DataError(f"{file}: {self.noun} {dims[0]}x{dims[1]}, not square; {self.fix}")
+            self.first = (file, dims)
+        elif dims != self.first[1]:
+            first, (width, height) = self.first
+            raise DataError(
+                f"{file}: {self.noun} {dims[0]}x{dims[1]} but the first ({first}) is {width}x{height}; {self.fix}"
+            )
+        return dims[0]
 
 
 def load_image_folder(

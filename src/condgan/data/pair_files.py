@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from condgan.data.folder import COLOR_MODES, GRAY_MODES, IMAGE_SUFFIXES
+from condgan.data.folder import GRAY_MODES, IMAGE_SUFFIXES, CommonSquareSize, image_header
 from condgan.errors import ConfigError, DataError
 
 SPLITS = ("train", "val", "test")
@@ -114,20 +114,9 @@ def list_pairs(kind: str, root: Path, split: str) -> list[PairItem]:
     return [PairItem(stem, sources[stem], targets[stem]) for stem in sorted(sources)]
 
 
-def _header(file: Path) -> tuple[str, tuple[int, int]]:
-    try:
-        with Image.open(file) as image:
-            mode, size = image.mode, image.size
-    except (OSError, SyntaxError, ValueError) as exc:
-        raise DataError(f"{file}: not a readable image ({_one_line(exc)}); replace or remove it") from None
-    if mode not in GRAY_MODES + COLOR_MODES:
-        raise DataError(f"{file}: image mode {mode!r} is not supported; use 8-bit grayscale or RGB PNG/JPEG")
-    return mode, size
-
-
 def _pair_header(kind: str, item: PairItem) -> tuple[bool, tuple[int, int]]:
     """(grayscale?, (width, height) of each image of the pair), checking the pair's shape."""
-    mode, (width, height) = _header(item.first)
+    mode, (width, height) = image_header(item.first)
     if kind == "aligned":
         if width != 2 * height:
             raise DataError(
@@ -136,7 +125,7 @@ def _pair_header(kind: str, item: PairItem) -> tuple[bool, tuple[int, int]]:
             )
         return mode in GRAY_MODES, (height, height)
     assert item.second is not None
-    target_mode, target_size = _header(item.second)
+    target_mode, target_size = image_header(item.second)
     if target_size != (width, height):
         raise DataError(
             f"pair {item.name!r}: source {item.first} is {width}x{height} but target {item.second} is "
@@ -147,25 +136,14 @@ def _pair_header(kind: str, item: PairItem) -> tuple[bool, tuple[int, int]]:
 
 def scan_pairs(kind: str, items: list[PairItem], need_size: bool) -> tuple[int, bool]:
     """Check every pair's header: (their common square size, or 0 unless `need_size`; all grayscale?)."""
-    all_gray, first = True, None
+    all_gray, common_size = True, 0
+    common = CommonSquareSize("images are", "set data.image_size to resize every pair to one square size")
     for item in items:
         gray, size = _pair_header(kind, item)
         all_gray = all_gray and gray
-        if not need_size:
-            continue
-        if first is None:
-            first = (item, size)
-            if size[0] != size[1]:
-                raise DataError(
-                    f"{item.first}: images are {size[0]}x{size[1]}, not square; set data.image_size to resize "
-                    "every pair to a square"
-                )
-        elif size != first[1]:
-            raise DataError(
-                f"{item.first}: images are {size[0]}x{size[1]} but those of {first[0].first} are "
-                f"{first[1][0]}x{first[1][1]}; set data.image_size to resize every pair"
-            )
-    return (first[1][0] if first else 0), all_gray
+        if need_size:
+            common_size = common.check(item.first, size)
+    return common_size, all_gray
 
 
 def _to_array(image: Image.Image, size: int) -> np.ndarray:
