@@ -49,6 +49,7 @@ def machine(device: torch.device, threads: int) -> dict:
     info = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
         "processor": platform.processor() or platform.machine(),
+        "cpu_vector_units": torch.backends.cpu.get_cpu_capability(),  # e.g. AVX2 or AVX512: sets the matmul peak
         "torch": torch.__version__,
         "threads": threads,
         "device": str(device),

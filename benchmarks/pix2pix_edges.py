@@ -77,6 +77,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--name", default="pix2pix_edges", help="results file stem (benchmarks/results/NAME.json)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="an extra override for every variant, e.g. --set model.n_layers=1")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = [name for name in args.variants.split(",") if name]
@@ -90,7 +92,7 @@ def main() -> None:
         "benchmark": "pix2pix_edges",
         "task": "Fashion-MNIST edges (Canny) -> image, 32 px, 60k train / 10k test pairs",
         "budget_per_variant": f"{args.steps} steps" if args.steps else f"{args.minutes:g} minutes of training",
-        "common_overrides": COMMON,
+        "common_overrides": [*COMMON, *args.overrides],
         "seed": args.seed,
         "torch": torch.__version__,
         "threads": args.threads,
@@ -101,7 +103,8 @@ def main() -> None:
     runs: dict[str, Path] = {}
     for name in names:
         overrides = ["task=pix2pix", f"data.name=aligned:{data}", budget,
-                     f"train.seed={args.seed}", f"train.threads={args.threads}", *COMMON, *VARIANTS[name]]  # fmt: skip
+                     f"train.seed={args.seed}", f"train.threads={args.threads}", *COMMON, *args.overrides,
+                     *VARIANTS[name]]  # fmt: skip
         run = Path(args.runs) / name
         print(f"training {name} ({budget}) -> {run}", flush=True)
         started = time.perf_counter()

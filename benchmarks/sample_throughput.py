@@ -7,8 +7,11 @@ channel, 10 classes, the Config defaults otherwise), two paths are timed: `modul
 generator's forward pass under inference_mode, float images) and `api`
 (`ClassConditionalGenerator.generate(labels=..., seed=...)`, which also draws the noise and
 returns uint8 arrays). Weights are untrained (the speed does not depend on them); `--run RUN`
-times a trained run's generator instead. Writes benchmarks/results/sample_throughput.json and
-prints a Markdown table. Target: >= 20,000 images/s at batch 1024 for 28x28 generators.
+times a trained run's generator instead. Each generator's forward FLOPs per image
+(torch.utils.flop_counter) over the machine's float32 matmul throughput, measured in the same run,
+give the images/s that even a perfect use of the CPU could not beat. Writes
+benchmarks/results/sample_throughput.json and prints a Markdown table.
+Target: >= 20,000 images/s at batch 1024 for 28x28 generators.
 """
 
 from __future__ import annotations
@@ -21,7 +24,17 @@ import argparse  # noqa: E402
 import time  # noqa: E402
 
 import torch  # noqa: E402
-from bench_common import DEFAULT_YAML, add_common_args, machine, markdown_table, setup, sync, write_result  # noqa: E402
+from bench_common import (  # noqa: E402
+    DEFAULT_YAML,
+    add_common_args,
+    machine,
+    markdown_table,
+    matmul_flops_per_second,
+    setup,
+    sync,
+    write_result,
+)
+from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from condgan.config import load_config  # noqa: E402
 from condgan.data.datasets import FASHION_CLASSES  # noqa: E402
@@ -43,6 +56,15 @@ def rate(call, images_per_call: int, seconds: float, device: torch.device) -> fl
         calls += 1
     sync(device)
     return calls * images_per_call / (time.perf_counter() - started)
+
+
+def flops_per_image(generator: ClassConditionalGenerator, device: torch.device, batch: int = 8) -> float:
+    """Forward FLOPs per image (torch.utils.flop_counter; a multiply-add counts 2)."""
+    z = generator.noise(batch, seed=0).to(device)
+    labels = torch.arange(batch, device=device) % generator.num_classes
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        generator.module(z, labels)
+    return counter.get_total_flops() / batch
 
 
 def generators(args, device: torch.device) -> dict[str, ClassConditionalGenerator | str]:
@@ -72,12 +94,15 @@ def main() -> None:
     if args.quick:
         args.seconds = 0.3
     device = setup(args.threads, args.device)
+    matmul = matmul_flops_per_second(device)
     results, rows = [], []
     for name, generator in generators(args, device).items():
         if isinstance(generator, str):
             results.append({"generator": name, "note": generator})
             continue
         size = generator.image_size
+        flops = flops_per_image(generator, device)
+        bound = matmul["flops_per_second"] / flops  # images/s if every FLOP ran at the matmul peak
         for batch in BATCHES:
             z = generator.noise(batch, seed=0).to(device)
             labels = torch.arange(batch, device=device) % generator.num_classes
@@ -96,13 +121,17 @@ def main() -> None:
             results.append({
                 "generator": name, "image_size": size, "channels": generator.channels, "parameters": parameters,
                 "batch": batch, "module_images_per_s": module_rate, "api_images_per_s": api_rate,
+                "flops_per_image": flops, "images_per_s_at_matmul_peak": bound,
+                "fraction_of_matmul_peak": module_rate / bound,
             })  # fmt: skip
-            rows.append([name, f"{size}x{size}", batch, module_rate, api_rate])
+            rows.append([name, f"{size}x{size}", batch, module_rate, api_rate, flops / 1e6, bound,
+                         f"{100 * module_rate / bound:.0f}%"])  # fmt: skip
     big = [r for r in results if r.get("batch") == 1024 and r["image_size"] == 28]
     result = {
         "benchmark": "sample_throughput",
         "quick": args.quick,
         "seconds_per_point": args.seconds,
+        "matmul": matmul,
         "results": results,
         "target": {
             "images_per_s_at_batch_1024_28px": TARGET,
@@ -111,7 +140,10 @@ def main() -> None:
         **machine(device, args.threads),
     }
     path = write_result("sample_throughput", result)
-    print(markdown_table(["generator", "size", "batch", "module images/s", "api images/s"], rows))
+    headers = ["generator", "size", "batch", "module images/s", "api images/s", "MFLOP/image",
+               "images/s at matmul peak", "of peak"]  # fmt: skip
+    print(markdown_table(headers, rows))
+    print(f"matmul peak: {matmul['flops_per_second'] / 1e9:.1f} GFLOP/s ({matmul['n']}x{matmul['n']} float32)")
     for note in (r for r in results if "note" in r):
         print(f"{note['generator']}: {note['note']}")
     print(f"\ntarget >= {TARGET:,} images/s at batch 1024: {result['target']['met']}; wrote {path}")

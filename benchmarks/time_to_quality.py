@@ -9,7 +9,8 @@ time: every --eval-interval seconds, conditional accuracy and FID on --eval-samp
 The clock excludes the measuring itself. Then the tutorial-style reference loop
 (reference_loop.py, the seed's MLP, batch 64) trains for --reference-minutes and is measured the
 same way, with the same evaluator, so the FID ratio at 10 minutes is taken in one run.
-Writes benchmarks/results/time_to_quality.json and prints a Markdown table.
+Writes benchmarks/results/time_to_quality.json, a picture of the curves (time_to_quality.png) and
+prints a Markdown table. `--plot RESULT.json` redraws the picture of an earlier run.
 Targets: accuracy >= 0.90 within 10 minutes; FID at 10 minutes <= 1/5 of the reference's.
 """
 
@@ -20,6 +21,7 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
 
 import argparse  # noqa: E402
+import json  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -93,6 +95,38 @@ class QualityClock:
         return {"minutes_to_accuracy": reached, "fid_at_minutes": fids, "checks": self.records}
 
 
+def curves_picture(result: dict, path: Path) -> Path:
+    """FID and conditional accuracy against training minutes, condgan beside the reference loop."""
+    import io
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from condgan.checkpoint import atomic_write_bytes
+
+    fig, (fid_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.6))
+    for name, label in (("condgan", "condgan default recipe (dcgan)"), ("reference", "reference loop (tutorial mlp)")):
+        checks = result[name]["checks"]
+        minutes = [c["minutes"] for c in checks]
+        fid_axis.plot(minutes, [c["fid"] for c in checks], label=label)
+        accuracy_axis.plot(minutes, [c["accuracy"] for c in checks], label=label)
+    samples = result["settings"]["eval_samples"]
+    fid_axis.set(xlabel="training minutes", ylabel=f"FID ({samples:,} samples, evaluator features)", yscale="log")
+    accuracy_axis.set(xlabel="training minutes", ylabel="conditional accuracy", ylim=(0, 1))
+    for target in ACCURACY_TARGETS:
+        accuracy_axis.axhline(target, color="gray", linewidth=0.6, linestyle=":")
+    for axis in (fid_axis, accuracy_axis):
+        axis.legend()
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    plt.close(fig)
+    atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_common_args(parser)
@@ -103,7 +137,12 @@ def main() -> None:
     parser.add_argument("--fid-samples", type=int, default=10_000, help="images for FID at 5, 10, 20 minutes")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override the default recipe, e.g. --set train.lr=1e-4")  # fmt: skip
+    parser.add_argument("--plot", type=Path, metavar="JSON",
+                        help="only draw the curves picture of an earlier result (time_to_quality.json)")  # fmt: skip
     args = parser.parse_args()
+    if args.plot:
+        print(f"wrote {curves_picture(json.loads(args.plot.read_text()), args.plot.with_suffix('.png'))}")
+        return
     if args.quick:
         args.minutes, args.reference_minutes, args.eval_interval = 0.25, 0.1, 5.0
         args.eval_samples, args.fid_samples = 200, 1000
@@ -155,6 +194,7 @@ def main() -> None:
         **machine(device, args.threads),
     }
     path = write_result("time_to_quality", result)
+    curves_picture(result, path.with_suffix(".png"))
     rows, columns = [], sorted({m for m in FID_MINUTES if m <= args.minutes} | {args.minutes, args.reference_minutes})
     for name, r in (("condgan default recipe", condgan_result), ("reference loop", reference_result)):
         reached = r["minutes_to_accuracy"]

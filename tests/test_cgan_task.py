@@ -44,3 +44,22 @@ def test_a_discriminator_with_batch_norm_gets_two_passes():
     with_batch_norm = nn.Sequential(nn.Flatten(), nn.Linear(784, 8), nn.BatchNorm1d(8), nn.Linear(8, 1))
     assert not _task(discriminator=with_batch_norm).joint_d
     assert _task().joint_d
+
+
+def test_generate_works_in_cache_sized_chunks_with_the_same_images():
+    from condgan.generate import ClassConditionalGenerator
+
+    config = tiny_config("data.image_size=28", "data.channels=1", "model.num_classes=10", "model.generator=dcgan",
+                         "model.g_width=8").replace(data={"class_names": [str(i) for i in range(10)]})  # fmt: skip
+    torch.manual_seed(0)
+    generator = ClassConditionalGenerator(build_generator(config), config, torch.device("cpu"))
+    assert generator.chunk == 128  # a conv generator on the CPU
+    z, labels = generator.noise(300, seed=3), torch.arange(300) % 10
+    chunked = generator.generate_tensor(z, labels)
+    whole = generator.generate_tensor(z, labels, batch_size=300)
+    assert chunked.shape == (300, 1, 28, 28) and chunked.is_contiguous()
+    torch.testing.assert_close(chunked, whole, atol=1e-5, rtol=0)  # eval-mode batch norm: no batch coupling
+    mlp_config = tiny_config("data.image_size=28", "data.channels=1", "model.num_classes=10").replace(
+        data={"class_names": [str(i) for i in range(10)]}
+    )
+    assert ClassConditionalGenerator(build_generator(mlp_config), mlp_config, torch.device("cpu")).chunk == 1024

@@ -1,0 +1,107 @@
+"""How OpenMP's wait policy changes training speed, on a quiet machine and beside one busy process.
+
+    python benchmarks/thread_policy.py [--threads 2] [--seconds 5]
+
+OpenMP threads that finish their share of an operation either sleep at once (`PASSIVE`) or spin
+while waiting for the next one (`ACTIVE`). Spinning saves the wake-up on every small operation;
+but when another process wants a core, a spinning thread takes the time slices its partner needs.
+condgan sets `OMP_WAIT_POLICY=PASSIVE` before torch loads unless the variable is already set; this
+measures that choice. Each (policy, load) pair runs in a fresh process (the policy is read once,
+when torch loads) that trains condgan's mlp and dcgan recipes (batch 64, Fashion-MNIST) and
+reports milliseconds per training step; "busy" adds one process spinning on a core meanwhile.
+Writes benchmarks/results/thread_policy.json and prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+POLICIES = ("PASSIVE", "ACTIVE")
+LOADS = ("quiet", "busy")
+MODELS = ("mlp", "dcgan")
+
+
+def child(threads: int, seconds: float) -> None:
+    """In a fresh process with the policy already in the environment: ms per step of each model."""
+    import tempfile
+
+    from bench_common import DEFAULT_YAML, MLP_YAML, bench_config, build_trainer, setup
+
+    device = setup(threads, "cpu")
+    result = {}
+    for name, yaml in (("mlp", MLP_YAML), ("dcgan", DEFAULT_YAML)):
+        with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
+            trainer, _, _ = build_trainer(
+                bench_config(yaml, threads, "cpu", ["train.batch_size=64"]), device, Path(tmp)
+            )
+            for _ in range(10):
+                trainer._train_step()  # warm-up: the trainer's own step, exactly what fit() runs
+            steps, started = 0, time.perf_counter()
+            while steps < 5 or time.perf_counter() - started < seconds:
+                trainer._train_step()
+                steps += 1
+            result[name] = (time.perf_counter() - started) / steps * 1e3
+    print(json.dumps(result))
+
+
+def measure(policy: str, load: str, threads: int, seconds: float) -> dict:
+    env = {**os.environ, "OMP_WAIT_POLICY": policy}
+    busy = None
+    if load == "busy":
+        busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        done = subprocess.run(
+            [sys.executable, __file__, "--child", "--threads", str(threads), "--seconds", str(seconds)],
+            env=env, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+    finally:
+        if busy is not None:
+            busy.kill()
+            busy.wait()
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per model and setting")
+    parser.add_argument("--quick", action="store_true", help="a smoke run (0.5 s each), written to the temp dir")
+    parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.threads, args.seconds)
+        return
+    from bench_common import machine, markdown_table, write_result
+
+    if args.quick:
+        args.seconds = 0.5
+    ms = {(policy, load): measure(policy, load, args.threads, args.seconds) for load in LOADS for policy in POLICIES}
+    rows, results = [], []
+    for load in LOADS:
+        for model in MODELS:
+            passive, active = ms[("PASSIVE", load)][model], ms[("ACTIVE", load)][model]
+            results.append({"load": load, "model": model, "ms_per_step": {"PASSIVE": passive, "ACTIVE": active},
+                            "active_speedup": passive / active})  # fmt: skip
+            rows.append([load, model, passive, active, f"{passive / active:.2f}x"])
+    import torch
+
+    result = {
+        "benchmark": "thread_policy",
+        "quick": args.quick,
+        "seconds_per_point": args.seconds,
+        "results": results,
+        **machine(torch.device("cpu"), args.threads),
+    }
+    path = write_result("thread_policy", result)
+    print(markdown_table(["load", "model (batch 64)", "PASSIVE ms/step", "ACTIVE ms/step", "ACTIVE speed-up"], rows))
+    print(f"\nwrote {path}")
+
+
+if __name__ == "__main__":
+    main()

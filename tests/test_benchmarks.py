@@ -1,0 +1,78 @@
+"""The benchmark scripts run with one command each: their --quick smoke runs, on real Fashion-MNIST.
+
+A --quick run measures nothing worth keeping: it writes its JSON to the temp dir, never to
+benchmarks/results/. The 40-minute ones (time_to_quality, pix2pix_edges) need the Fashion-MNIST
+evaluator and are run by hand; their results are in the README.
+"""
+
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
+QUICK_RESULTS = Path(tempfile.gettempdir()) / "condgan-bench-quick"
+
+
+def run_quick(name: str) -> tuple[str, dict]:
+    result = QUICK_RESULTS / f"{name}.json"
+    result.unlink(missing_ok=True)
+    done = subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick", "--threads", "2"],
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout, json.loads(result.read_text())
+
+
+@pytest.mark.slow
+def test_train_throughput_measures_condgan_beside_the_reference():
+    stdout, result = run_quick("train_throughput")
+    loops = {row["loop"]: row for row in result["results"]}
+    assert set(loops) == {"condgan mlp", "condgan dcgan", "reference mlp (tutorial loop)"}
+    assert loops["reference mlp (tutorial loop)"]["ratio_to_reference"] == 1.0
+    for row in loops.values():
+        assert row["images_per_s"] > 0 and 0 < row["fraction_of_matmul_peak"] < 1
+    # the tutorial loop computes D's weight gradients in G's step too: more FLOPs for the same model
+    assert loops["reference mlp (tutorial loop)"]["flops_per_step"] > loops["condgan mlp"]["flops_per_step"]
+    assert "x reference" in stdout
+
+
+@pytest.mark.slow
+def test_sample_throughput_reports_the_bound_the_cpu_sets():
+    stdout, result = run_quick("sample_throughput")
+    rows = [row for row in result["results"] if "batch" in row]
+    assert {row["generator"] for row in rows} >= {"mlp", "dcgan"}
+    for row in rows:
+        assert row["flops_per_image"] > 0
+        assert row["module_images_per_s"] < row["images_per_s_at_matmul_peak"]  # nothing beats the peak
+    dcgan = next(row for row in rows if row["generator"] == "dcgan")
+    assert 20e6 < dcgan["flops_per_image"] < 40e6  # ~27 MFLOP per 28x28 image at width 32
+    assert "images/s at matmul peak" in stdout
+
+
+@pytest.mark.slow
+def test_profile_step_splits_the_step_into_its_parts():
+    stdout, result = run_quick("profile_step")
+    profiles = {profile["model"]: profile for profile in result["profiles"]}
+    assert set(profiles) == {"mlp", "dcgan"}
+    for profile in profiles.values():
+        parts = profile["parts_ms"]
+        assert {"data", "d_loss", "d_update", "g_loss", "g_update", "ema", "other"} == set(parts)
+        assert all(parts[part] > 0 for part in ("d_loss", "d_update", "g_loss", "g_update"))
+    mlp_ops = {op["op"] for op in profiles["mlp"]["top_ops"]}
+    dcgan_ops = {op["op"] for op in profiles["dcgan"]["top_ops"]}
+    assert mlp_ops & {"aten::mm", "aten::addmm"}  # an MLP's time is in its matrix products
+    assert any("convolution" in op for op in dcgan_ops)
+    assert "part of the step" in stdout
+
+
+@pytest.mark.slow
+def test_thread_policy_times_both_policies_quiet_and_busy():
+    stdout, result = run_quick("thread_policy")
+    cells = {(row["load"], row["model"]) for row in result["results"]}
+    assert cells == {(load, model) for load in ("quiet", "busy") for model in ("mlp", "dcgan")}
+    for row in result["results"]:
+        assert set(row["ms_per_step"]) == {"PASSIVE", "ACTIVE"} and min(row["ms_per_step"].values()) > 0
+    assert "ACTIVE speed-up" in stdout
