@@ -148,7 +148,8 @@ class ClassConditionalGenerator:
         """Images for the given class labels (names or indices), or `n` images when unconditional.
 
         Returns uint8 numpy (N, H, W) for grayscale or (N, H, W, C) for RGB; a list of PIL images
-        with `as_pil=True`.
+        with `as_pil=True`. `batch_size`: images per forward pass (0: 128 for a conv generator on the
+        CPU, else 1,024).
         """
         if self.num_classes:
             if labels is None:
