@@ -23,19 +23,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import bench_common as bench  # noqa: E402
 import torch  # noqa: E402
-from bench_common import (  # noqa: E402
-    DEFAULT_YAML,
-    MLP_YAML,
-    add_common_args,
-    bench_config,
-    build_trainer,
-    machine,
-    markdown_table,
-    setup,
-    sync,
-    write_result,
-)
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
 
 PARTS = ("data", "d_loss", "d_update", "g_loss", "g_update", "ema")
@@ -84,17 +73,17 @@ def label_trainer(trainer) -> None:
 
 def profile_model(name: str, config, device: torch.device, steps: int, warmup: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-        trainer, _, _ = build_trainer(config, device, Path(tmp))
+        trainer, _, _ = bench.build_trainer(config, device, Path(tmp))
         label_trainer(trainer)
         for _ in range(warmup):
             trainer._train_step()  # the trainer's own step (private, but exactly what fit() runs per step)
         activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
-        sync(device)
+        bench.sync(device)
         started = time.perf_counter()
         with profile(activities=activities) as profiler:
             for _ in range(steps):
                 trainer._train_step()
-            sync(device)
+            bench.sync(device)
         wall = (time.perf_counter() - started) / steps
     events = profiler.key_averages()
     by_name = {event.key: event for event in events}
@@ -117,18 +106,18 @@ def profile_model(name: str, config, device: torch.device, steps: int, warmup: i
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_args(parser)
+    bench.add_common_args(parser)
     parser.add_argument("--steps", type=int, default=30, help="profiled steps per model")
     parser.add_argument("--warmup", type=int, default=10, help="steps before profiling")
     args = parser.parse_args()
     if args.quick:
         args.steps, args.warmup = 3, 2
-    device = setup(args.threads, args.device)
-    models = {"mlp": MLP_YAML, "dcgan": DEFAULT_YAML}
+    device = bench.setup(args.threads, args.device)
+    models = {"mlp": bench.MLP_YAML, "dcgan": bench.DEFAULT_YAML}
     profiles = [
         profile_model(
             name,
-            bench_config(yaml, args.threads, str(device), ["train.batch_size=64"]),
+            bench.bench_config(yaml, args.threads, str(device), ["train.batch_size=64"]),
             device,
             args.steps,
             args.warmup,
@@ -140,15 +129,15 @@ def main() -> None:
         "quick": args.quick,
         "steps": args.steps,
         "profiles": [{k: v for k, v in p.items() if k != "table"} for p in profiles],
-        **machine(device, args.threads),
+        **bench.machine(device, args.threads),
     }
-    path = write_result("profile_step", result)
+    path = bench.write_result("profile_step", result)
     for p in profiles:
         print(f"\n## {p['model']}: {p['step_ms']:.1f} ms per step (batch 64)\n")
         rows = [[part, ms, f"{100 * ms / p['step_ms']:.0f}%"] for part, ms in p["parts_ms"].items()]
-        print(markdown_table(["part of the step", "ms", "share"], rows))
+        print(bench.markdown_table(["part of the step", "ms", "share"], rows))
         print()
-        print(markdown_table(["operator (top by self time)", "calls/step", "self ms/step", "share"],
+        print(bench.markdown_table(["operator (top by self time)", "calls/step", "self ms/step", "share"],
                              [[o["op"], o["calls_per_step"], o["self_cpu_ms_per_step"],
                                f"{100 * o['share_of_self_time']:.0f}%"] for o in p["top_ops"][:10]]))  # fmt: skip
     print(f"\nwrote {path}")

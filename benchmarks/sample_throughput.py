@@ -23,17 +23,8 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
 import argparse  # noqa: E402
 import time  # noqa: E402
 
+import bench_common as bench  # noqa: E402
 import torch  # noqa: E402
-from bench_common import (  # noqa: E402
-    DEFAULT_YAML,
-    add_common_args,
-    machine,
-    markdown_table,
-    matmul_flops_per_second,
-    setup,
-    sync,
-    write_result,
-)
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from condgan.config import load_config  # noqa: E402
@@ -49,12 +40,12 @@ def rate(call, images_per_call: int, seconds: float, device: torch.device) -> fl
     """Images per second of `call()`, after 3 warm-up calls, over at least `seconds` and 3 calls."""
     for _ in range(3):
         call()
-    sync(device)
+    bench.sync(device)
     calls, started = 0, time.perf_counter()
     while calls < 3 or time.perf_counter() - started < seconds:
         call()
         calls += 1
-    sync(device)
+    bench.sync(device)
     return calls * images_per_call / (time.perf_counter() - started)
 
 
@@ -73,7 +64,7 @@ def generators(args, device: torch.device) -> dict[str, ClassConditionalGenerato
         return {f"run {args.run}": load_generator(args.run, device=str(device))}
     found: dict[str, ClassConditionalGenerator | str] = {}
     for name in GENERATORS:
-        config = load_config(DEFAULT_YAML, [f"model.generator={name}", "model.num_classes=10"]).replace(
+        config = load_config(bench.DEFAULT_YAML, [f"model.generator={name}", "model.num_classes=10"]).replace(
             data={"image_size": 28, "channels": 1, "class_names": list(FASHION_CLASSES)}
         )
         try:
@@ -87,14 +78,14 @@ def generators(args, device: torch.device) -> dict[str, ClassConditionalGenerato
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_args(parser)
+    bench.add_common_args(parser)
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per point")
     parser.add_argument("--run", help="time this run directory's generator instead of untrained ones")
     args = parser.parse_args()
     if args.quick:
         args.seconds = 0.3
-    device = setup(args.threads, args.device)
-    matmul = matmul_flops_per_second(device)
+    device = bench.setup(args.threads, args.device)
+    matmul = bench.matmul_flops_per_second(device)
     results, rows = [], []
     for name, generator in generators(args, device).items():
         if isinstance(generator, str):
@@ -137,12 +128,12 @@ def main() -> None:
             "images_per_s_at_batch_1024_28px": TARGET,
             "met": {r["generator"]: r["module_images_per_s"] >= TARGET for r in big},
         },
-        **machine(device, args.threads),
+        **bench.machine(device, args.threads),
     }
-    path = write_result("sample_throughput", result)
+    path = bench.write_result("sample_throughput", result)
     headers = ["generator", "size", "batch", "module images/s", "api images/s", "MFLOP/image",
                "images/s at matmul peak", "of peak"]  # fmt: skip
-    print(markdown_table(headers, rows))
+    print(bench.markdown_table(headers, rows))
     print(f"matmul peak: {matmul['flops_per_second'] / 1e9:.1f} GFLOP/s ({matmul['n']}x{matmul['n']} float32)")
     for note in (r for r in results if "note" in r):
         print(f"{note['generator']}: {note['note']}")

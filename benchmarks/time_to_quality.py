@@ -26,19 +26,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import bench_common as bench  # noqa: E402
 import torch  # noqa: E402
-from bench_common import (  # noqa: E402
-    DEFAULT_YAML,
-    MLP_YAML,
-    add_common_args,
-    bench_config,
-    build_trainer,
-    machine,
-    markdown_table,
-    setup,
-    sync,
-    write_result,
-)
 from reference_loop import ReferenceLoop  # noqa: E402
 
 from condgan.eval_callback import QuickEval  # noqa: E402
@@ -68,7 +57,7 @@ class QualityClock:
     def check(self, train_seconds: float, step: int, generator: torch.nn.Module) -> bool:
         if not self.points or train_seconds < self.points[0]:
             return False
-        sync(self.device)
+        bench.sync(self.device)
         started = time.perf_counter()
         passed = [p for p in self.points if p <= train_seconds]
         self.points = self.points[len(passed) :]
@@ -129,7 +118,7 @@ def curves_picture(result: dict, path: Path) -> Path:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_args(parser)
+    bench.add_common_args(parser)
     parser.add_argument("--minutes", type=float, default=20.0, help="training minutes of the default recipe")
     parser.add_argument("--reference-minutes", type=float, default=10.0, help="training minutes of the reference")
     parser.add_argument("--eval-interval", type=float, default=30.0, help="training seconds between checks")
@@ -147,12 +136,12 @@ def main() -> None:
         args.minutes, args.reference_minutes, args.eval_interval = 0.25, 0.1, 5.0
         args.eval_samples, args.fid_samples = 200, 1000
     args.reference_minutes = min(args.reference_minutes, args.minutes)
-    device = setup(args.threads, args.device)
+    device = bench.setup(args.threads, args.device)
     from condgan.training import train
 
-    config = bench_config(DEFAULT_YAML, args.threads, str(device), args.overrides)
+    config = bench.bench_config(bench.DEFAULT_YAML, args.threads, str(device), args.overrides)
     with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-        _, resolved, _ = build_trainer(config, device, Path(tmp) / "probe")
+        _, resolved, _ = bench.build_trainer(config, device, Path(tmp) / "probe")
         probe = QuickEval(resolved, args.eval_samples, device)  # trains the evaluator first if it is not cached
         fid_probe = QuickEval(resolved, args.fid_samples, device, seed=1)
         print(f"condgan default recipe ({resolved.model.generator}), {args.minutes:g} training minutes", flush=True)
@@ -164,8 +153,8 @@ def main() -> None:
             pass
         condgan_result = clock.summary()
 
-        mlp_config = bench_config(MLP_YAML, args.threads, str(device), ["train.batch_size=64"])
-        _, mlp_resolved, dataset = build_trainer(mlp_config, device, Path(tmp) / "reference-probe")
+        mlp_config = bench.bench_config(bench.MLP_YAML, args.threads, str(device), ["train.batch_size=64"])
+        _, mlp_resolved, dataset = bench.build_trainer(mlp_config, device, Path(tmp) / "reference-probe")
     reference = ReferenceLoop(mlp_resolved, dataset, device, batch_size=64)
     print(f"reference loop (tutorial mlp, batch 64), {args.reference_minutes:g} training minutes", flush=True)
     probe = QuickEval(mlp_resolved, args.eval_samples, device)  # the same evaluator; noise of this model's z_dim
@@ -191,9 +180,9 @@ def main() -> None:
             "accuracy_0.90_within_10_minutes": to_90 is not None and to_90 <= 10.0,
             "fid_ratio_at_most_0.2": ratio is not None and ratio <= 0.2,
         },
-        **machine(device, args.threads),
+        **bench.machine(device, args.threads),
     }
-    path = write_result("time_to_quality", result)
+    path = bench.write_result("time_to_quality", result)
     curves_picture(result, path.with_suffix(".png"))
     rows, columns = [], sorted({m for m in FID_MINUTES if m <= args.minutes} | {args.minutes, args.reference_minutes})
     for name, r in (("condgan default recipe", condgan_result), ("reference loop", reference_result)):
@@ -201,7 +190,7 @@ def main() -> None:
         fids = [r["fid_at_minutes"].get(f"{m:g}", "-") for m in columns]
         rows.append([name, reached["0.80"] or "-", reached["0.90"] or "-", *fids])
     headers = ["loop", "min to acc 0.80", "min to acc 0.90", *(f"FID @ {m:g} min" for m in columns)]
-    print(markdown_table(headers, rows))
+    print(bench.markdown_table(headers, rows))
     print(f"\nFID ratio condgan/reference at {at} min: {ratio if ratio is None else round(ratio, 3)}; "
           f"targets: {result['targets']}; wrote {path}")  # fmt: skip
 

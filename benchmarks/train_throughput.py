@@ -23,21 +23,8 @@ import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
 
+import bench_common as bench  # noqa: E402
 import torch  # noqa: E402
-from bench_common import (  # noqa: E402
-    DEFAULT_YAML,
-    MLP_YAML,
-    add_common_args,
-    bench_config,
-    build_trainer,
-    machine,
-    markdown_table,
-    matmul_flops_per_second,
-    median,
-    setup,
-    sync,
-    write_result,
-)
 from reference_loop import ReferenceLoop  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -57,10 +44,10 @@ class Stopwatch:
     def tick(self, step: int) -> bool:
         """True when the measurement is done."""
         if step == self.warmup:
-            sync(self.device)
+            bench.sync(self.device)
             self.started, self.first_step = time.perf_counter(), step
         elif self.started is not None and time.perf_counter() - self.started >= self.seconds:
-            sync(self.device)
+            bench.sync(self.device)
             self.elapsed, self.steps = time.perf_counter() - self.started, step - self.first_step
             return True
         return False
@@ -92,7 +79,7 @@ def measure_reference(loop: ReferenceLoop, device: torch.device, warmup: int, se
 def condgan_step_flops(config, device: torch.device) -> int:
     """FLOPs of one condgan training step: d_steps D losses + backward, one G loss + backward."""
     with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-        trainer, _, _ = build_trainer(config, device, Path(tmp))
+        trainer, _, _ = bench.build_trainer(config, device, Path(tmp))
         task = trainer.task
         with FlopCounterMode(display=False) as counter:
             for _ in range(config.train.d_steps):
@@ -113,24 +100,24 @@ def reference_step_flops(loop: ReferenceLoop) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    add_common_args(parser)
+    bench.add_common_args(parser)
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per loop and round")
     parser.add_argument("--warmup", type=int, default=20, help="steps before the clock starts")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (the loops take turns); median reported")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.warmup, args.repeats = 2.0, 3, 1
-    device = setup(args.threads, args.device)
+    device = bench.setup(args.threads, args.device)
     configs = {
-        "condgan mlp": bench_config(MLP_YAML, args.threads, str(device), ["train.batch_size=64"]),
-        "condgan dcgan": bench_config(DEFAULT_YAML, args.threads, str(device), ["train.batch_size=64"]),
+        "condgan mlp": bench.bench_config(bench.MLP_YAML, args.threads, str(device), ["train.batch_size=64"]),
+        "condgan dcgan": bench.bench_config(bench.DEFAULT_YAML, args.threads, str(device), ["train.batch_size=64"]),
     }
     with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-        _, mlp_resolved, dataset = build_trainer(configs["condgan mlp"], device, Path(tmp))
+        _, mlp_resolved, dataset = bench.build_trainer(configs["condgan mlp"], device, Path(tmp))
     reference = ReferenceLoop(mlp_resolved, dataset, device, batch_size=64)
     flops = {name: condgan_step_flops(config, device) for name, config in configs.items()}
     flops["reference mlp (tutorial loop)"] = reference_step_flops(reference)
-    matmul = matmul_flops_per_second(device)
+    matmul = bench.matmul_flops_per_second(device)
 
     runs: dict[str, list[dict]] = {name: [] for name in flops}
     for round_ in range(args.repeats):
@@ -139,11 +126,11 @@ def main() -> None:
         for name, config in configs.items():
             runs[name].append(measure_condgan(config, device, args.warmup, args.seconds))
 
-    reference_rate = median([r["images_per_s"] for r in runs["reference mlp (tutorial loop)"]])
+    reference_rate = bench.median([r["images_per_s"] for r in runs["reference mlp (tutorial loop)"]])
     results = []
     for name, measured in runs.items():
-        steps_per_s = median([r["steps_per_s"] for r in measured])
-        images_per_s = median([r["images_per_s"] for r in measured])
+        steps_per_s = bench.median([r["steps_per_s"] for r in measured])
+        images_per_s = bench.median([r["images_per_s"] for r in measured])
         achieved = flops[name] * steps_per_s
         results.append({
             "loop": name,
@@ -166,16 +153,16 @@ def main() -> None:
         "matmul": matmul,
         "results": results,
         "target": {"mlp_ratio_to_reference_at_least": 2.0, "met": mlp["ratio_to_reference"] >= 2.0},
-        **machine(device, args.threads),
+        **bench.machine(device, args.threads),
     }
-    path = write_result("train_throughput", result)
+    path = bench.write_result("train_throughput", result)
     rows = [
         [r["loop"], r["images_per_s"], r["steps_per_s"], r["ratio_to_reference"], r["flops_per_step"] / 1e9,
          r["flops_per_s"] / 1e9, f"{100 * r['fraction_of_matmul_peak']:.1f}%"]
         for r in results
     ]  # fmt: skip
     headers = ["loop (batch 64)", "images/s", "steps/s", "x reference", "GFLOP/step", "GFLOP/s", "of matmul peak"]
-    print(markdown_table(headers, rows))
+    print(bench.markdown_table(headers, rows))
     print(f"\nmatmul peak: {matmul['flops_per_second'] / 1e9:.1f} GFLOP/s ({matmul['n']}x{matmul['n']} float32); "
           f"target mlp >= 2x reference: {'met' if result['target']['met'] else 'NOT met'}; wrote {path}")  # fmt: skip
 
