@@ -129,7 +129,11 @@ class CommonSquareSize:
     """Checks, one image (or pair) at a time, that all are square and of one size; `check` returns
     that size. Its errors name the file, the first one seen, and `fix` (how to resize instead)."""
 
-    def __init__(self, noun: str = "image is", fix: str = "pass an image size (data.image_size) to resize every image"):
+    def __init__(
+        self,
+        noun: str = "image is",
+        fix: str = "pass an image size (data.image_size) to resize and centre-crop every image",
+    ):
         self.noun, self.fix = noun, fix
         self.first: tuple[Path, tuple[int, int]] | None = None
 
