@@ -37,6 +37,7 @@ import datetime
 import inspect
 import os
 import re
+import signal
 from dataclasses import dataclass
 
 import torch
@@ -78,10 +79,17 @@ def setup(device: torch.device, timeout: float = 600.0) -> tuple[DistributedCont
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
     backend = "nccl" if device.type == "cuda" else "gloo"
+    signal.signal(signal.SIGTERM, _stopped_by_launcher)
     if not dist.is_initialized():
         dist.init_process_group(backend, timeout=datetime.timedelta(seconds=timeout))
         dist.barrier()  # every rank has checked the run directory before rank 0 creates it
     return DistributedContext(rank, local_rank, world, backend), device
+
+
+def _stopped_by_launcher(signum, frame) -> None:
+    """torchrun sends SIGTERM to the survivors when a rank dies; it can arrive before this rank's
+    own collective fails, so it ends the run the same way: one line, through describe_failure."""
+    raise dist.DistError("stopped by the launcher (SIGTERM)")
 
 
 def cleanup() -> None:
