@@ -2,8 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-# Two cores and anything else busy: spin-waiting OpenMP threads slow training 10-20x. Sleep instead.
-export OMP_WAIT_POLICY ?= PASSIVE
+# OpenMP's wait policy is set by condgan itself before torch loads (src/condgan/threads.py).
 # The exact CPU build of torch (a looser pin pulls a multi-GB CUDA build).
 TORCH_SPEC ?= torch==2.13.0
 

@@ -1,8 +1,8 @@
 """Shared by the benchmark scripts: thread and device set-up, machine facts, results files, configs.
 
-Each script sets OMP_WAIT_POLICY=PASSIVE before torch is imported (idle OpenMP threads then sleep
-instead of spinning, which matters on a 2-core machine shared with other work) and imports this
-module after that.
+Each script calls condgan.threads.use_condgan_threads() before torch is imported (condgan's OpenMP
+wait policy: a short spin, then sleep; it matters on a 2-core machine) and imports this module
+after that.
 """
 
 from __future__ import annotations
@@ -54,6 +54,7 @@ def machine(device: torch.device, threads: int) -> dict:
         "threads": threads,
         "device": str(device),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY", ""),
+        "gomp_spincount": os.environ.get("GOMP_SPINCOUNT", ""),
         "load_average": [round(x, 2) for x in os.getloadavg()],
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
     }

@@ -21,9 +21,9 @@ and prints a Markdown table.
 
 from __future__ import annotations
 
-import os
+from condgan.threads import use_condgan_threads
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+use_condgan_threads()  # before torch is imported
 
 import argparse  # noqa: E402
 import tempfile  # noqa: E402

@@ -24,7 +24,9 @@ import platform
 import time
 from pathlib import Path
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from condgan.threads import use_condgan_threads
+
+use_condgan_threads()  # before torch is imported
 
 import torch  # noqa: E402
 

@@ -13,9 +13,9 @@ benchmarks/results/profile_step.json.
 
 from __future__ import annotations
 
-import os
+from condgan.threads import use_condgan_threads
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+use_condgan_threads()  # before torch is imported
 
 import argparse  # noqa: E402
 import functools  # noqa: E402

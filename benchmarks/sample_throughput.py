@@ -16,9 +16,9 @@ Target: >= 20,000 images/s at batch 1024 for 28x28 generators.
 
 from __future__ import annotations
 
-import os
+from condgan.threads import use_condgan_threads
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+use_condgan_threads()  # before torch is imported
 
 import argparse  # noqa: E402
 import time  # noqa: E402

@@ -3,12 +3,14 @@
     python benchmarks/thread_policy.py [--threads 2] [--seconds 5]
 
 OpenMP threads that finish their share of an operation either sleep at once (`PASSIVE`) or spin
-while waiting for the next one (`ACTIVE`). Spinning saves the wake-up on every small operation;
-but when another process wants a core, a spinning thread takes the time slices its partner needs.
-condgan sets `OMP_WAIT_POLICY=PASSIVE` before torch loads unless the variable is already set; this
-measures that choice. Each (policy, load) pair runs in a fresh process (the policy is read once,
-when torch loads) that trains condgan's mlp and dcgan recipes (batch 64, Fashion-MNIST) and
-reports milliseconds per training step; "busy" adds one process spinning on a core meanwhile.
+while waiting for the next one (`ACTIVE`; libgomp's default spins about 3 ms, then sleeps).
+Spinning saves the wake-up on every small operation; but when another process wants a core, a
+spinning thread takes the time slices its partner needs. `GOMP_SPINCOUNT` sets a spin in between.
+condgan sets PASSIVE with GOMP_SPINCOUNT=3000 before torch loads unless either variable is
+already set (condgan/threads.py); this measures that choice against the others. Each
+(setting, load) pair runs in a fresh process (the variables are read once, when torch loads)
+that trains condgan's mlp and dcgan recipes (batch 64, Fashion-MNIST) and reports milliseconds
+per training step; "busy" adds one process spinning on a core meanwhile.
 Writes benchmarks/results/thread_policy.json and prints a Markdown table.
 """
 
@@ -22,7 +24,15 @@ import sys
 import time
 from pathlib import Path
 
-POLICIES = ("PASSIVE", "ACTIVE")
+SETTINGS = {  # name -> the wait-policy variables of the child process (all others removed)
+    "PASSIVE": {"OMP_WAIT_POLICY": "PASSIVE"},
+    "PASSIVE, spin 1000": {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "1000"},
+    "PASSIVE, spin 3000 (condgan)": {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "3000"},
+    "PASSIVE, spin 10000": {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "10000"},
+    "unset (libgomp default)": {},
+    "ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"},
+}
+CONDGAN_SETTING = "PASSIVE, spin 3000 (condgan)"
 LOADS = ("quiet", "busy")
 MODELS = ("mlp", "dcgan")
 
@@ -50,8 +60,10 @@ def child(threads: int, seconds: float) -> None:
     print(json.dumps(result))
 
 
-def measure(policy: str, load: str, threads: int, seconds: float) -> dict:
-    env = {**os.environ, "OMP_WAIT_POLICY": policy}
+def measure(setting: str, load: str, threads: int, seconds: float) -> dict:
+    from condgan.threads import library_default_environment
+
+    env = {**library_default_environment(os.environ), **SETTINGS[setting]}
     busy = None
     if load == "busy":
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
@@ -81,25 +93,29 @@ def main() -> None:
 
     if args.quick:
         args.seconds = 0.5
-    ms = {(policy, load): measure(policy, load, args.threads, args.seconds) for load in LOADS for policy in POLICIES}
+    ms = {(setting, load): measure(setting, load, args.threads, args.seconds) for load in LOADS for setting in SETTINGS}
     rows, results = [], []
     for load in LOADS:
         for model in MODELS:
-            passive, active = ms[("PASSIVE", load)][model], ms[("ACTIVE", load)][model]
-            results.append({"load": load, "model": model, "ms_per_step": {"PASSIVE": passive, "ACTIVE": active},
-                            "active_speedup": passive / active})  # fmt: skip
-            rows.append([load, model, passive, active, f"{passive / active:.2f}x"])
+            condgan = ms[(CONDGAN_SETTING, load)][model]
+            per_setting = {setting: ms[(setting, load)][model] for setting in SETTINGS}
+            results.append({"load": load, "model": model, "ms_per_step": per_setting,
+                            "condgan_speedup_over_passive": per_setting["PASSIVE"] / condgan})  # fmt: skip
+            rows.append([load, model, *per_setting.values()])
     import torch
 
     result = {
         "benchmark": "thread_policy",
         "quick": args.quick,
         "seconds_per_point": args.seconds,
+        "settings": SETTINGS,
+        "condgan_setting": CONDGAN_SETTING,
         "results": results,
         **machine(torch.device("cpu"), args.threads),
     }
     path = write_result("thread_policy", result)
-    print(markdown_table(["load", "model (batch 64)", "PASSIVE ms/step", "ACTIVE ms/step", "ACTIVE speed-up"], rows))
+    print("ms per training step:")
+    print(markdown_table(["load", "model (batch 64)", *SETTINGS], rows))
     print(f"\nwrote {path}")
 
 

@@ -16,9 +16,9 @@ Targets: accuracy >= 0.90 within 10 minutes; FID at 10 minutes <= 1/5 of the ref
 
 from __future__ import annotations
 
-import os
+from condgan.threads import use_condgan_threads
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+use_condgan_threads()  # before torch is imported
 
 import argparse  # noqa: E402
 import json  # noqa: E402

@@ -7,7 +7,9 @@ import http.server
 import os
 import threading
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from condgan.threads import use_condgan_threads  # noqa: E402
+
+use_condgan_threads()  # before torch is imported: condgan's OpenMP wait policy
 
 import pytest  # noqa: E402
 import torch  # noqa: E402

@@ -6,12 +6,13 @@ User errors (CondganError) print one line to stderr and exit with status 2, no t
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
-# Before torch loads: idle OpenMP threads sleep instead of spinning (2-core machines stall otherwise).
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+from condgan.threads import use_condgan_threads
+
+# Before torch loads: idle OpenMP threads spin briefly, then sleep (condgan/threads.py says why).
+use_condgan_threads()
 
 
 def _train_args(parser: argparse.ArgumentParser) -> None:
@@ -321,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=1000, help="images per generator/evaluator batch")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--out", type=Path, metavar="DIR",
-                          help="report folder (default: the run; for pretrained:NAME runs/pretrained-NAME)")
+                          help="report folder (default: the run; for pretrained:NAME runs/pretrained-NAME)")  # fmt: skip
     evaluate.add_argument("--inception-weights", type=Path, metavar="PATH",
                           help="Inception weights file: adds Inception FID (needs condgan[inception])")  # fmt: skip
     evaluate.set_defaults(func=cmd_eval)
