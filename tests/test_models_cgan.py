@@ -5,6 +5,7 @@ from condgan.config import load_config
 from condgan.errors import ConfigError
 from condgan.models import build_discriminator, build_generator
 from condgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from condgan.models.layers import Dropout
 from condgan.models.mlp import MLPDiscriminator, MLPGenerator
 
 
@@ -104,3 +105,30 @@ def test_unknown_names_list_the_choices():
 def test_dcgan_refuses_an_unsupported_size():
     with pytest.raises(ConfigError, match="dcgan supports image sizes 28, 32, 64, got 48"):
         DCGANGenerator(z_dim=8, num_classes=10, image_size=48, channels=1)
+
+
+def test_dropout_masks_at_rate_p_and_scales_what_it_keeps():
+    """layers.Dropout is nn.Dropout's function: P(zero) = p in every one of the four 16-bit lanes
+    a 64-bit draw is split into, the rest scaled by 1/(1-p), the gradient the same mask."""
+    p = 0.4
+    dropout = Dropout(p).train()
+    x = torch.ones(1024, 1024, requires_grad=True)
+    torch.manual_seed(0)
+    out = dropout(x)
+    kept = out != 0
+    assert torch.allclose(out[kept], torch.full_like(out[kept], 1 / (1 - p)))
+    lanes = kept.flatten().view(-1, 4).float().mean(0)  # the four int16 slices of each draw
+    assert torch.allclose(lanes, torch.full((4,), 1 - p), atol=0.004), lanes  # std of each is ~0.001
+    out.sum().backward()
+    assert torch.equal(x.grad, out.detach())  # d(out)/dx is the scaled mask itself
+    torch.manual_seed(0)
+    assert torch.equal(dropout(x), out)  # torch's generator fixes the mask
+
+
+def test_dropout_is_the_identity_in_eval_mode_and_refuses_bad_p():
+    x = torch.randn(8, 16)
+    assert torch.equal(Dropout(0.5).eval()(x), x)
+    assert torch.equal(Dropout(0.0).train()(x), x)
+    for p in (-0.1, 1.0):
+        with pytest.raises(ValueError, match=r"dropout probability must be in \[0, 1\)"):
+            Dropout(p)

@@ -17,6 +17,7 @@ from condgan.models.layers import (
     ConditionalBatchNorm2d,
     ConditionalDiscriminator,
     DiscriminatorHead,
+    Dropout,
     check_conditioning,
     one_hot,
 )
@@ -110,7 +111,7 @@ class DCGANDiscriminator(ConditionalDiscriminator):
             out_channels = width * 2**i
             layers += [wrap(nn.Conv2d(in_channels, out_channels, 4, 2, 1)), nn.LeakyReLU(0.2)]
             if dropout:
-                layers.append(nn.Dropout(dropout))
+                layers.append(Dropout(dropout))
             in_channels = out_channels
         self.body = nn.Sequential(*layers)
         features = in_channels * START_SIZES[image_size] ** 2
