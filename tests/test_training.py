@@ -137,3 +137,27 @@ def test_training_is_deterministic(tmp_path):
         torch.from_numpy(load_generator(a).generate(labels=[0, 1])),
         torch.from_numpy(load_generator(b).generate(labels=[0, 1])),
     )
+
+
+def test_the_ema_updates_every_k_steps_with_decay_to_the_k():
+    from torch import nn
+
+    from condgan.trainer import EMA
+
+    torch.manual_seed(0)
+    module = nn.Linear(3, 2)
+    ema = EMA(module, decay=0.99, every=3)
+    start = ema.module.weight.clone()
+    with torch.no_grad():
+        module.weight.add_(1.0)
+    ema.update(module)
+    ema.update(module)
+    assert torch.equal(ema.module.weight, start)  # steps 1 and 2: no work
+    ema.update(module)
+    decay = min(0.99, (1 + 3) / (10 + 3)) ** 3  # the warm-up's decay at update 3, for three steps
+    torch.testing.assert_close(ema.module.weight, start + (1.0 - decay) * (module.weight - start))
+
+
+def test_ema_every_below_one_is_an_error(tmp_path):
+    with pytest.raises(ConfigError, match=r"train.ema_every must be a whole number >= 1"):
+        train(tiny_config("train.steps=1", "train.ema_every=0"), out=tmp_path / "r", **QUIET)

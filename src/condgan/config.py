@@ -78,6 +78,7 @@ class TrainConfig:
     beta2: float = 0.999
     d_steps: int = 1  # discriminator steps per generator step
     ema_decay: float = 0.999  # EMA of the generator's weights, used for sampling (0 = off)
+    ema_every: int = 4  # update the EMA every k generator steps (with decay**k: the same time constant)
     seed: int = 0
     device: str = "auto"  # auto | cpu | cuda | cuda:N
     threads: int = 0  # CPU threads for torch; 0 = leave torch's default

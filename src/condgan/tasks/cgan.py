@@ -108,6 +108,15 @@ class CGANTask:
             logs["g_aux"] = aux.item()
         return loss, logs
 
+    def calibration_batches(self, device: torch.device, batches: int = 8, batch_size: int = 256):
+        """G's inputs for recomputing batch-norm statistics (precise_bn): noise as in training, the
+        classes in equal shares; from a fixed seed of their own, so training's random stream is untouched."""
+        generator = torch.Generator().manual_seed(0)
+        labels = torch.arange(batch_size) % self.num_classes if self.num_classes else None
+        for _ in range(batches):
+            z = torch.randn(batch_size, self.z_dim, generator=generator)
+            yield z.to(device), None if labels is None else labels.to(device)
+
     @torch.no_grad()
     def write_samples(self, path: Path, generator: nn.Module, step: int) -> None:
         """A fixed-noise grid: one row per class (or a plain grid when unconditional)."""
