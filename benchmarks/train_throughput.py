@@ -5,8 +5,12 @@
 Measures images/s and steps/s of `condgan.training.train` for the seed's MLP cGAN
 (configs/mlp-cgan.yaml) and the default recipe (configs/fashion-mnist.yaml, dcgan), both at
 batch 64 on Fashion-MNIST, and of `reference_loop.py` (the same MLP, trained the way tutorials
-do: DataLoader over per-item PIL/tensor transforms, batch 64). The measurements take turns,
-`--repeats` rounds, and the median is reported. Also: FLOPs per training step
+do: DataLoader over per-item PIL/tensor transforms, batch 64). Each measurement runs in a fresh
+process with its own OpenMP environment, because the wait policy is read once, when torch loads:
+condgan's loops with condgan's (condgan/threads.py), the reference with none set (libgomp's
+default, what a tutorial script gets), and once more with condgan's, so the table shows what the
+thread setting alone is worth. The measurements take turns, `--repeats` rounds, and the median is
+reported. Also: FLOPs per training step
 (torch.utils.flop_counter), the machine's float32 matmul throughput measured in the same run,
 and the fraction of it each loop reaches. Writes benchmarks/results/train_throughput.json and
 prints a Markdown table. Target: condgan mlp >= 2x the reference's images/s.
@@ -14,11 +18,15 @@ prints a Markdown table. Target: condgan mlp >= 2x the reference's images/s.
 
 from __future__ import annotations
 
-import os
+from condgan.threads import use_condgan_threads
 
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch is imported
+use_condgan_threads()  # before torch is imported
 
 import argparse  # noqa: E402
+import json  # noqa: E402
+import os  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -27,6 +35,17 @@ import bench_common as bench  # noqa: E402
 import torch  # noqa: E402
 from reference_loop import ReferenceLoop  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
+
+from condgan.threads import CONDGAN_WAIT, library_default_environment  # noqa: E402
+
+REFERENCE = "reference mlp (tutorial loop)"
+# loop name -> (what trains, the OpenMP wait-policy variables of its process)
+LOOPS = {
+    "condgan mlp": ("mlp", CONDGAN_WAIT),
+    "condgan dcgan": ("dcgan", CONDGAN_WAIT),
+    REFERENCE: ("reference", {}),
+    "reference mlp, condgan's thread setting": ("reference", CONDGAN_WAIT),
+}
 
 
 class Finished(Exception):
@@ -98,35 +117,68 @@ def reference_step_flops(loop: ReferenceLoop) -> int:
     return counter.get_total_flops()
 
 
+def configs(threads: int, device: str) -> dict:
+    return {
+        "mlp": bench.bench_config(bench.MLP_YAML, threads, device, ["train.batch_size=64"]),
+        "dcgan": bench.bench_config(bench.DEFAULT_YAML, threads, device, ["train.batch_size=64"]),
+    }
+
+
+def reference_loop(mlp_config, device: torch.device) -> ReferenceLoop:
+    with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
+        _, mlp_resolved, dataset = bench.build_trainer(mlp_config, device, Path(tmp))
+    return ReferenceLoop(mlp_resolved, dataset, device, batch_size=64)
+
+
+def child(loop: str, args) -> None:
+    """In a fresh process whose environment the parent set: measure one loop, print its JSON."""
+    device = bench.setup(args.threads, args.device)
+    model, _ = LOOPS[loop]
+    if model == "reference":
+        measured = measure_reference(reference_loop(configs(args.threads, str(device))["mlp"], device), device,
+                                     args.warmup, args.seconds)  # fmt: skip
+    else:
+        measured = measure_condgan(configs(args.threads, str(device))[model], device, args.warmup, args.seconds)
+    print(json.dumps(measured))
+
+
+def measure_in_process(loop: str, args) -> dict:
+    env = {**library_default_environment(os.environ), **LOOPS[loop][1]}
+    command = [sys.executable, __file__, "--child", loop, "--threads", str(args.threads), "--device", args.device,
+               "--seconds", str(args.seconds), "--warmup", str(args.warmup)]  # fmt: skip
+    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise SystemExit(f"measuring {loop!r} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bench.add_common_args(parser)
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per loop and round")
     parser.add_argument("--warmup", type=int, default=20, help="steps before the clock starts")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (the loops take turns); median reported")
+    parser.add_argument("--child", choices=LOOPS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.child:
+        child(args.child, args)
+        return
     if args.quick:
         args.seconds, args.warmup, args.repeats = 2.0, 3, 1
     device = bench.setup(args.threads, args.device)
-    configs = {
-        "condgan mlp": bench.bench_config(bench.MLP_YAML, args.threads, str(device), ["train.batch_size=64"]),
-        "condgan dcgan": bench.bench_config(bench.DEFAULT_YAML, args.threads, str(device), ["train.batch_size=64"]),
-    }
-    with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-        _, mlp_resolved, dataset = bench.build_trainer(configs["condgan mlp"], device, Path(tmp))
-    reference = ReferenceLoop(mlp_resolved, dataset, device, batch_size=64)
-    flops = {name: condgan_step_flops(config, device) for name, config in configs.items()}
-    flops["reference mlp (tutorial loop)"] = reference_step_flops(reference)
+    by_model = configs(args.threads, str(device))
+    flops_of = {name: condgan_step_flops(config, device) for name, config in by_model.items()}
+    flops_of["reference"] = reference_step_flops(reference_loop(by_model["mlp"], device))
+    flops = {loop: flops_of[model] for loop, (model, _) in LOOPS.items()}
     matmul = bench.matmul_flops_per_second(device)
 
-    runs: dict[str, list[dict]] = {name: [] for name in flops}
+    runs: dict[str, list[dict]] = {name: [] for name in LOOPS}
     for round_ in range(args.repeats):
         print(f"round {round_ + 1}/{args.repeats}", flush=True)
-        runs["reference mlp (tutorial loop)"].append(measure_reference(reference, device, args.warmup, args.seconds))
-        for name, config in configs.items():
-            runs[name].append(measure_condgan(config, device, args.warmup, args.seconds))
+        for loop in LOOPS:
+            runs[loop].append(measure_in_process(loop, args))
 
-    reference_rate = bench.median([r["images_per_s"] for r in runs["reference mlp (tutorial loop)"]])
+    reference_rate = bench.median([r["images_per_s"] for r in runs[REFERENCE]])
     results = []
     for name, measured in runs.items():
         steps_per_s = bench.median([r["steps_per_s"] for r in measured])
@@ -138,6 +190,7 @@ def main() -> None:
             "steps_per_s": steps_per_s,
             "images_per_s": images_per_s,
             "images_per_s_each_round": [round(r["images_per_s"], 1) for r in measured],
+            "openmp_wait_variables": LOOPS[name][1],
             "flops_per_step": flops[name],
             "flops_per_s": achieved,
             "fraction_of_matmul_peak": achieved / matmul["flops_per_second"],
