@@ -153,6 +153,18 @@ def test_d_loss_is_halved_and_mismatch_is_reed_et_al(edges: Path) -> None:
     assert loss.item() == pytest.approx(reed.item(), rel=1e-5) and 0 < logs["d_mismatch"] < 1
 
 
+def test_g_step_sends_gradients_through_d_to_g_only(edges: Path) -> None:
+    """G's loss backpropagates through D's input into G; D's weights get no gradient (no wasted work)
+    and are trainable again afterwards."""
+    task, source, target = task_and_batch(edges)
+    task.d_loss((source, target))
+    g_loss, _ = task.g_loss((source, target))
+    g_loss.backward()
+    assert all(p.grad is None for p in task.discriminator.parameters())
+    assert all(p.grad is not None for p in task.generator.parameters() if p.requires_grad)
+    assert all(p.requires_grad for p in task.discriminator.parameters())
+
+
 def test_l1_only_baseline_never_runs_d(edges: Path) -> None:
     task, source, target = task_and_batch(edges, "loss.gan_weight=0")
     calls = []

@@ -12,7 +12,8 @@ with d/g the adversarial loss pair of `loss.kind` (losses.py). The 0.5 is the pa
 of D's objective; each negative kind is paired with the real term, so with w = 1 the D loss is
 exactly Reed et al.'s real + (fake + mismatched) / 2. `gan_weight = 0` trains the L1-only
 baseline: D is then never run. The noise is G's dropout (pix2pix has no z). The fake batch
-made for the D step is reused by the following G step, as in the cGAN task.
+made for the D step is reused by the following G step, and G's step runs D with frozen weights,
+as in the cGAN task.
 """
 
 from __future__ import annotations
@@ -23,8 +24,10 @@ import torch
 from torch import nn
 
 from condgan.config import Config
+from condgan.distributed import unwrap
 from condgan.errors import ConfigError
 from condgan.losses import get_loss
+from condgan.tasks.cgan import frozen
 
 PIX2PIX_LOSSES = ("bce", "lsgan", "hinge")
 SAMPLE_PAIRS = 8  # columns of the input | output | target grid
@@ -55,8 +58,9 @@ class Pix2PixTask:
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
 
-    def _judge(self, source: torch.Tensor, image: torch.Tensor) -> torch.Tensor:
-        return self.discriminator(torch.cat([source, image], dim=1))  # (B, Cs + Ct, S, S) -> patch logits
+    def _judge(self, source: torch.Tensor, image: torch.Tensor, discriminator: nn.Module | None = None) -> torch.Tensor:
+        discriminator = discriminator or self.discriminator
+        return discriminator(torch.cat([source, image], dim=1))  # (B, Cs + Ct, S, S) -> patch logits
 
     def d_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor | None, dict[str, float]]:
         source, target = batch  # (B, Cs, S, S), (B, Ct, S, S)
@@ -86,7 +90,10 @@ class Pix2PixTask:
         loss = self.l1_weight * l1
         logs = {"l1": l1.item()}
         if self.gan_weight:
-            adversarial = self.g_loss_fn(self._judge(source, fake))
+            # gradients through D's input only, as in the cGAN task: no work for D's weights, no DDP sync
+            discriminator = unwrap(self.discriminator)
+            with frozen(discriminator):
+                adversarial = self.g_loss_fn(self._judge(source, fake, discriminator))
             loss = loss + self.gan_weight * adversarial
             logs["g_loss"] = adversarial.item()
         return loss, logs
