@@ -2,6 +2,7 @@
 
     OMP_NUM_THREADS=2 python benchmarks/pix2pix_edges.py              # 3 x 15 minutes of training
     OMP_NUM_THREADS=2 python benchmarks/pix2pix_edges.py --minutes 0.5  # a quick check of the script
+    python benchmarks/pix2pix_edges.py --steps 2000 --l1-weights 10,100,1000  # SSIM against lambda, equal steps
 
 Variants, all the same U-Net/PatchGAN and the same data, each with `--minutes` of training time:
 - l1_only:  loss.gan_weight=0 (D never runs, so it gets about twice the steps),
@@ -81,12 +82,26 @@ def main() -> None:
     parser.add_argument("--name", default="pix2pix_edges", help="results file stem (benchmarks/results/NAME.json)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="an extra override for every variant, e.g. --set model.n_layers=1")  # fmt: skip
+    parser.add_argument("--l1-weights", default="",
+                        help="lambdas, comma-separated: each GAN variant once per lambda, e.g. 10,100")  # fmt: skip
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     names = [name for name in args.variants.split(",") if name]
     unknown = [name for name in names if name not in VARIANTS]
     if unknown:
         raise SystemExit(f"unknown variants {unknown}; valid: {', '.join(VARIANTS)}")
+    try:
+        lambdas = [float(w) for w in args.l1_weights.split(",") if w]
+    except ValueError:
+        raise SystemExit(
+            f"--l1-weights takes comma-separated numbers, e.g. 10,100,1000; got {args.l1_weights!r}"
+        ) from None
+    plan = {}  # label -> the variant's overrides
+    for name in names:
+        if lambdas and name != "l1_only":
+            plan.update({f"{name}_l1w{w:g}": [*VARIANTS[name], f"loss.l1_weight={w:g}"] for w in lambdas})
+        else:
+            plan[name] = VARIANTS[name]
     data = data_dir(args.data)
     budget = f"train.steps={args.steps}" if args.steps else f"train.time_budget={args.minutes * 60}"
     suffix = f"_{args.steps}steps" if args.steps else ("" if args.minutes == 15 else f"_{args.minutes:g}min")
@@ -103,10 +118,10 @@ def main() -> None:
         "variants": {},
     }
     runs: dict[str, Path] = {}
-    for name in names:
+    for name, variant in plan.items():
         overrides = ["task=pix2pix", f"data.name=aligned:{data}", budget,
                      f"train.seed={args.seed}", f"train.threads={args.threads}", *COMMON, *args.overrides,
-                     *VARIANTS[name]]  # fmt: skip
+                     *variant]  # fmt: skip
         run = Path(args.runs) / name
         print(f"training {name} ({budget}) -> {run}", flush=True)
         started = time.perf_counter()
@@ -116,7 +131,7 @@ def main() -> None:
         rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
         runs[name] = run
         result["variants"][name] = {
-            "overrides": VARIANTS[name],
+            "overrides": variant,
             "steps": rows[-1]["step"],
             "train_seconds": rows[-1]["time"],
             "wall_seconds_with_loading": round(wall, 1),
@@ -131,6 +146,10 @@ def main() -> None:
         result["pix2pix_ssim_beats_l1_only"] = (
             variants["pix2pix"]["metrics"]["ssim"] > variants["l1_only"]["metrics"]["ssim"]
         )
+    if "l1_only" in variants:
+        result["ssim_minus_l1_only"] = {
+            name: v["metrics"]["ssim"] - variants["l1_only"]["metrics"]["ssim"] for name, v in variants.items()
+        }
     if "pix2pix" in variants and "mismatch" in variants:
         result["mismatch_minus_pix2pix"] = {
             key: variants["mismatch"]["metrics"][key] - variants["pix2pix"]["metrics"][key]
