@@ -8,7 +8,9 @@ time: every --eval-interval seconds, conditional accuracy and FID on --eval-samp
 10 and 20 minutes (and at the end) also FID on --fid-samples images (10,000: as `condgan eval`).
 The clock excludes the measuring itself. Then the tutorial-style reference loop
 (reference_loop.py, the seed's MLP, batch 64) trains for --reference-minutes and is measured the
-same way, with the same evaluator, so the FID ratio at 10 minutes is taken in one run.
+same way, with the same evaluator, so the FID ratio at 10 minutes is taken in one run. The
+reference trains in a process of its own with no OpenMP wait policy set (libgomp's default, what
+a tutorial script gets); condgan's part runs with condgan's (condgan/threads.py).
 Writes benchmarks/results/time_to_quality.json, a picture of the curves (time_to_quality.png) and
 prints a Markdown table. `--plot RESULT.json` redraws the picture of an earlier run.
 Targets: accuracy >= 0.90 within 10 minutes; FID at 10 minutes <= 1/5 of the reference's.
@@ -22,6 +24,8 @@ use_condgan_threads()  # before torch is imported
 
 import argparse  # noqa: E402
 import json  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -31,6 +35,7 @@ import torch  # noqa: E402
 from reference_loop import ReferenceLoop  # noqa: E402
 
 from condgan.eval_callback import QuickEval  # noqa: E402
+from condgan.threads import library_default_environment  # noqa: E402
 
 FID_MINUTES = (5.0, 10.0, 20.0)
 ACCURACY_TARGETS = (0.80, 0.90)
@@ -116,6 +121,34 @@ def curves_picture(result: dict, path: Path) -> Path:
     return path
 
 
+def reference_part(args) -> dict:
+    """Train and measure the reference loop in this process (run with --part reference)."""
+    device = bench.setup(args.threads, args.device)
+    mlp_config = bench.bench_config(bench.MLP_YAML, args.threads, str(device), ["train.batch_size=64"])
+    with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
+        _, mlp_resolved, dataset = bench.build_trainer(mlp_config, device, Path(tmp) / "reference-probe")
+    reference = ReferenceLoop(mlp_resolved, dataset, device, batch_size=64)
+    probe = QuickEval(mlp_resolved, args.eval_samples, device)  # the same evaluator; noise of this model's z_dim
+    fid_probe = QuickEval(mlp_resolved, args.fid_samples, device, seed=1)
+    clock = QualityClock(args.reference_minutes, args.eval_interval, probe, fid_probe, device)
+    started = time.perf_counter()
+    reference.run(lambda steps: clock.check(time.perf_counter() - started - clock.paused, steps, reference.generator))
+    return clock.summary()
+
+
+def reference_in_own_process(args) -> dict:
+    """The reference part in a fresh process whose environment sets no OpenMP wait policy."""
+    print(f"reference loop (tutorial mlp, batch 64), {args.reference_minutes:g} training minutes", flush=True)
+    command = [sys.executable, __file__, "--part", "reference", "--threads", str(args.threads),
+               "--device", args.device, "--reference-minutes", str(args.reference_minutes),
+               "--eval-interval", str(args.eval_interval), "--eval-samples", str(args.eval_samples),
+               "--fid-samples", str(args.fid_samples)]  # fmt: skip
+    done = subprocess.run(command, env=library_default_environment(), stdout=subprocess.PIPE, text=True)
+    if done.returncode:
+        raise SystemExit(f"the reference part failed (exit status {done.returncode})")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bench.add_common_args(parser)
@@ -126,11 +159,15 @@ def main() -> None:
     parser.add_argument("--fid-samples", type=int, default=10_000, help="images for FID at 5, 10, 20 minutes")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override the default recipe, e.g. --set train.lr=1e-4")  # fmt: skip
+    parser.add_argument("--part", choices=["reference"], help=argparse.SUPPRESS)
     parser.add_argument("--plot", type=Path, metavar="JSON",
                         help="only draw the curves picture of an earlier result (time_to_quality.json)")  # fmt: skip
     args = parser.parse_args()
     if args.plot:
         print(f"wrote {curves_picture(json.loads(args.plot.read_text()), args.plot.with_suffix('.png'))}")
+        return
+    if args.part == "reference":
+        print(json.dumps(reference_part(args)))
         return
     if args.quick:
         args.minutes, args.reference_minutes, args.eval_interval = 0.25, 0.1, 5.0
@@ -153,17 +190,7 @@ def main() -> None:
             pass
         condgan_result = clock.summary()
 
-        mlp_config = bench.bench_config(bench.MLP_YAML, args.threads, str(device), ["train.batch_size=64"])
-        _, mlp_resolved, dataset = bench.build_trainer(mlp_config, device, Path(tmp) / "reference-probe")
-    reference = ReferenceLoop(mlp_resolved, dataset, device, batch_size=64)
-    print(f"reference loop (tutorial mlp, batch 64), {args.reference_minutes:g} training minutes", flush=True)
-    probe = QuickEval(mlp_resolved, args.eval_samples, device)  # the same evaluator; noise of this model's z_dim
-    fid_probe = QuickEval(mlp_resolved, args.fid_samples, device, seed=1)
-    reference_clock = QualityClock(args.reference_minutes, args.eval_interval, probe, fid_probe, device)
-    started = time.perf_counter()
-    reference.run(lambda steps: reference_clock.check(
-        time.perf_counter() - started - reference_clock.paused, steps, reference.generator))  # fmt: skip
-    reference_result = reference_clock.summary()
+    reference_result = reference_in_own_process(args)
 
     at = f"{min(10.0, args.reference_minutes):g}"
     ours, theirs = condgan_result["fid_at_minutes"].get(at), reference_result["fid_at_minutes"].get(at)

@@ -21,9 +21,11 @@ def test_a_wait_policy_the_user_set_is_kept_whole(chosen):
     assert environ == chosen  # no spin count added beside ACTIVE, no policy beside a spin count
 
 
-def test_the_library_default_environment_drops_only_the_wait_variables():
+def test_the_library_default_environment_drops_the_wait_variables_and_opts_out():
     environ = {"PATH": "/bin", "OMP_NUM_THREADS": "2", **CONDGAN_WAIT}
-    assert library_default_environment(environ) == {"PATH": "/bin", "OMP_NUM_THREADS": "2"}
+    child = library_default_environment(environ)
+    assert child == {"PATH": "/bin", "OMP_NUM_THREADS": "2", "CONDGAN_OPENMP": "default"}
+    assert use_condgan_threads(child) is False and "OMP_WAIT_POLICY" not in child  # a child keeps the default
 
 
 def test_the_cli_sets_the_policy_before_torch_loads():

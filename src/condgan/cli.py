@@ -322,7 +322,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-size", type=int, default=1000, help="images per generator/evaluator batch")
     evaluate.add_argument("--device", default="auto")
     evaluate.add_argument("--out", type=Path, metavar="DIR",
-                          help="report folder (default: the run; for pretrained:NAME runs/pretrained-NAME)")  # fmt: skip
+                          help="report folder (default: the run; pretrained:NAME: runs/pretrained-NAME)")  # fmt: skip
     evaluate.add_argument("--inception-weights", type=Path, metavar="PATH",
                           help="Inception weights file: adds Inception FID (needs condgan[inception])")  # fmt: skip
     evaluate.set_defaults(func=cmd_eval)

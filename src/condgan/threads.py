@@ -11,7 +11,8 @@ measures the choices on a quiet machine and beside a busy process.
 
 The variables are read once, when torch's OpenMP runtime starts, so `use_condgan_threads()` must
 run before `import torch`: the CLI, the benchmarks and the tests call it first. A wait policy the
-user set (either variable) is kept as it is. OpenMP runtimes other than libgomp (the one in the
+user set (either variable) is kept as it is, and `CONDGAN_OPENMP=default` keeps the OpenMP
+runtime's own default (libgomp: spin ~3 ms). OpenMP runtimes other than libgomp (the one in the
 Linux CPU wheels of torch) ignore GOMP_SPINCOUNT and then just sleep (PASSIVE).
 """
 
@@ -22,16 +23,18 @@ from collections.abc import MutableMapping
 
 WAIT_VARIABLES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
 CONDGAN_WAIT = {"OMP_WAIT_POLICY": "PASSIVE", "GOMP_SPINCOUNT": "3000"}
+OPT_OUT = "CONDGAN_OPENMP"  # =default: leave the OpenMP runtime's default alone
 
 
 def use_condgan_threads(environ: MutableMapping[str, str] = os.environ) -> bool:
-    """Set condgan's OpenMP wait policy unless the user chose one; True if it was set."""
-    if any(name in environ for name in WAIT_VARIABLES):
+    """Set condgan's OpenMP wait policy unless the user chose one (or opted out); True if it was set."""
+    if any(name in environ for name in WAIT_VARIABLES) or environ.get(OPT_OUT) == "default":
         return False
     environ.update(CONDGAN_WAIT)
     return True
 
 
 def library_default_environment(environ: MutableMapping[str, str] = os.environ) -> dict[str, str]:
-    """A copy of `environ` without any wait-policy variable: what a script that never set one gets."""
-    return {name: value for name, value in environ.items() if name not in WAIT_VARIABLES}
+    """A copy of `environ` for a child process that runs with the OpenMP runtime's default, what a script
+    that never set a wait policy gets: no wait-policy variable, and condgan's code told not to set one."""
+    return {**{name: value for name, value in environ.items() if name not in WAIT_VARIABLES}, OPT_OUT: "default"}
