@@ -31,6 +31,7 @@ def tiny_config(*overrides: str):
             "model.conditioning=concat",
             "model.z_dim=16",
             "train.batch_size=32",
+            "train.lr=2e-4",
             "train.log_every=1",
             "train.sample_every=0",
             "train.checkpoint_every=0",
