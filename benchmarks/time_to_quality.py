@@ -28,6 +28,7 @@ import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
+from collections.abc import Callable  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import bench_common as bench  # noqa: E402
@@ -47,7 +48,9 @@ class TimeUp(Exception):
 
 class QualityClock:
     """Measures a generator at fixed points of training time; the time it spends measuring is
-    subtracted from the clock (`paused`). `check(train_seconds, step, generator)` returns True at the end."""
+    subtracted from the clock (`paused`). `check(train_seconds, step, generator)` returns True at the end;
+    `generator` is a function that returns the module, called only at a check point (condgan's sampling
+    generator recomputes its batch-norm statistics when asked for: that belongs to the measuring)."""
 
     def __init__(self, minutes: float, interval: float, probe: QuickEval, fid_probe: QuickEval, device,
                  fid_minutes: tuple[float, ...] = FID_MINUTES):  # fmt: skip
@@ -59,16 +62,17 @@ class QualityClock:
         self.paused = 0.0
         self.records: list[dict] = []
 
-    def check(self, train_seconds: float, step: int, generator: torch.nn.Module) -> bool:
+    def check(self, train_seconds: float, step: int, generator: Callable[[], torch.nn.Module]) -> bool:
         if not self.points or train_seconds < self.points[0]:
             return False
         bench.sync(self.device)
         started = time.perf_counter()
         passed = [p for p in self.points if p <= train_seconds]
         self.points = self.points[len(passed) :]
-        record = {"minutes": train_seconds / 60, "step": step, **self.probe(generator)}
+        module = generator()
+        record = {"minutes": train_seconds / 60, "step": step, **self.probe(module)}
         if any(p in self.fid_points for p in passed):
-            record["fid_full"] = self.fid_probe(generator)["fid"]
+            record["fid_full"] = self.fid_probe(module)["fid"]
             record["fid_point_minutes"] = round(max(p for p in passed if p in self.fid_points) / 60, 4)
         self.records.append(record)
         print(f"  {record['minutes']:.2f} min, step {step}: " + ", ".join(
@@ -77,7 +81,7 @@ class QualityClock:
         return train_seconds >= self.end
 
     def on_step_end(self, trainer) -> None:  # as a condgan Trainer callback
-        if self.check(trainer.elapsed - self.paused, trainer.step, trainer.sampling_generator):
+        if self.check(trainer.elapsed - self.paused, trainer.step, lambda: trainer.sampling_generator):
             raise TimeUp
 
     def summary(self) -> dict:
@@ -132,7 +136,8 @@ def reference_part(args) -> dict:
     fid_probe = QuickEval(mlp_resolved, args.fid_samples, device, seed=1)
     clock = QualityClock(args.reference_minutes, args.eval_interval, probe, fid_probe, device)
     started = time.perf_counter()
-    reference.run(lambda steps: clock.check(time.perf_counter() - started - clock.paused, steps, reference.generator))
+    reference.run(lambda steps: clock.check(time.perf_counter() - started - clock.paused, steps,
+                                            lambda: reference.generator))  # fmt: skip
     return clock.summary()
 
 
