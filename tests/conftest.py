@@ -21,23 +21,28 @@ from condgan.config import load_config  # noqa: E402
 SHARED = os.path.join(os.path.dirname(__file__), "..", "..", "shared")
 
 
+TINY_OVERRIDES = (  # a fast MLP cGAN on scikit-learn's 8x8 digits (real data, embedded, seconds to train)
+    "data.name=digits",
+    "model.generator=mlp",
+    "model.discriminator=mlp",
+    "model.conditioning=concat",
+    "model.z_dim=16",
+    "train.batch_size=32",
+    "train.lr=2e-4",
+    "train.log_every=1",
+    "train.sample_every=0",
+    "train.checkpoint_every=0",
+)
+
+
 def tiny_config(*overrides: str):
-    """A fast MLP cGAN on scikit-learn's 8x8 digits (real data, embedded, seconds to train)."""
-    return load_config(
-        overrides=[
-            "data.name=digits",
-            "model.generator=mlp",
-            "model.discriminator=mlp",
-            "model.conditioning=concat",
-            "model.z_dim=16",
-            "train.batch_size=32",
-            "train.lr=2e-4",
-            "train.log_every=1",
-            "train.sample_every=0",
-            "train.checkpoint_every=0",
-            *overrides,
-        ]
-    )
+    """TINY_OVERRIDES, then `overrides`, as a Config."""
+    return load_config(overrides=[*TINY_OVERRIDES, *overrides])
+
+
+def tiny_cli_args(*overrides: str) -> list[str]:
+    """The same recipe as `condgan train` arguments: --set KEY=VALUE for each override."""
+    return [arg for override in (*TINY_OVERRIDES, *overrides) for arg in ("--set", override)]
 
 
 @pytest.fixture(scope="session")

@@ -29,13 +29,10 @@ from condgan.data.loader import InMemoryBatches
 from condgan.distributed import CPUSyncBatchNorm, _convert_cpu, rescale_loader_state
 from condgan.models.mlp import MLPGenerator
 from condgan.training import train
-from tests.conftest import tiny_config
+from tests.conftest import tiny_cli_args, tiny_config
 
 TOLERANCE = 1e-4
-BASE = [
-    "train", "--data", "digits", "--model", "mlp", "--conditioning", "concat", "--set", "model.z_dim=16",
-    "--set", "train.log_every=1", "--set", "train.sample_every=0", "--no-progress",
-]  # fmt: skip
+BASE = ["train", *tiny_cli_args(), "--no-progress"]  # the recipe of tiny_config, so the two compare
 
 
 def _torchrun(args: list[str], **popen) -> subprocess.Popen:
@@ -86,8 +83,8 @@ def test_cpu_sync_batchnorm_keeps_the_state_dict_and_is_plain_batchnorm_in_one_p
 def test_two_processes_with_batch_b_match_one_process_with_batch_2b(tmp_path):
     steps = 8
     two = tmp_path / "two"
-    process = _torchrun([*BASE, "--batch-size", "16", "--steps", str(steps), "--set", "train.sync_batchnorm=true",
-                         "--set", "train.checkpoint_every=0", "--out", str(two)])  # fmt: skip
+    process = _torchrun([*BASE, "--set", "train.batch_size=16", "--steps", str(steps),
+                         "--set", "train.sync_batchnorm=true", "--out", str(two)])  # fmt: skip
     out, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-3000:]
     one = train(tiny_config("train.batch_size=32", f"train.steps={steps}"), out=tmp_path / "one", progress=False,
@@ -134,8 +131,8 @@ def _rank_pid(parent: int, rank: int) -> int | None:
 @pytest.mark.slow
 def test_a_killed_rank_stops_the_others_with_a_clear_error_and_the_run_resumes_with_one_process(tmp_path):
     run = tmp_path / "run"
-    process = _torchrun([*BASE, "--batch-size", "16", "--steps", "100000", "--set", "train.checkpoint_every=5",
-                         "--set", "train.dist_timeout=60", "--out", str(run)])  # fmt: skip
+    process = _torchrun([*BASE, "--set", "train.batch_size=16", "--steps", "100000", "--set",
+                         "train.checkpoint_every=5", "--set", "train.dist_timeout=60", "--out", str(run)])  # fmt: skip
     try:
         end = time.monotonic() + 180
         while time.monotonic() < end and _checkpoint_step(run) < 10:
