@@ -69,7 +69,8 @@ def import_config(
     model = ModelConfig(**layout, discriminator="patchgan", num_classes=0, g_width=ngf, norm=norm, g_dropout=dropout)
     data_config = DataConfig(name=data, image_size=size, channels=output_nc, source_channels=input_nc,
                              direction=direction, load_size=size)  # fmt: skip
-    return Config(task="pix2pix", data=data_config, model=model, train=TrainConfig(lr=2e-4, ema_decay=0.0, lr_decay="linear"))
+    train = TrainConfig(lr=2e-4, ema_decay=0.0, lr_decay="linear")  # pix2pix's (config.TASK_DEFAULTS)
+    return Config(task="pix2pix", data=data_config, model=model, train=train)
 
 
 def import_pix2pix(
