@@ -86,7 +86,7 @@ class Trainer:
         generator = distributed.unwrap(task.generator)
         self.ema = EMA(generator, config.ema_decay, config.ema_every) if config.ema_decay > 0 else None
         self.is_main, self.world_size = distributed.is_main(), distributed.world_size()  # only rank 0 writes
-        self.device = next(distributed.unwrap(task.generator).parameters()).device
+        self.device = next(generator.parameters()).device
         self.precision = Precision(self.device, resolve_precision(config.precision, self.device))
         self.skipped_steps = 0  # steps skipped for a non-finite loss (train.skip_nonfinite)
         self._saved_step: int | None = None
