@@ -246,6 +246,30 @@ def test_image_metrics_against_hand_computation() -> None:
     assert 0.5 < result["ssim"] < 1.0
 
 
+def test_class_agreement_is_the_share_of_outputs_classed_as_their_target(edges: Path) -> None:
+    """The FCN-score analogue: 1 for outputs equal to the targets; for outputs that are another item's
+    target, exactly the share of neighbours the evaluator puts in one class (counted here by hand)."""
+    from condgan.data.paired import load_split
+    from condgan.data.loader import to_uint8
+    from condgan.metrics.evaluator import load_evaluator, predict
+    from condgan.pix2pix_eval import domain_metrics
+
+    config = resolved(edges)
+    dataset, _ = load_split(config, prefer="test")
+    targets = to_uint8(dataset.float_pairs()[1])  # (64, 1, 32, 32)
+    quiet = lambda message: None  # noqa: E731
+    same, floor, _ = domain_metrics(config, "fashion-mnist", targets, targets, 64, quiet)
+    assert same["class_agreement"] == 1.0 and same["fid"] == pytest.approx(0.0, abs=1e-4) and floor["fid"] > 0
+    shifted = targets.roll(1, dims=0)
+    evaluator = load_evaluator("fashion-mnist", train_if_missing=False)
+    size = (evaluator.image_size, evaluator.image_size)
+    resized = to_uint8(F.interpolate(dataset.float_pairs()[1], size=size, mode="bilinear", antialias=True))
+    classes, _ = predict(evaluator, resized)
+    expected = float((classes == classes.roll(1)).double().mean())
+    got = domain_metrics(config, "fashion-mnist", shifted, targets, 64, quiet)[0]["class_agreement"]
+    assert got == pytest.approx(expected) and got < 0.5
+
+
 def test_cli_train_translate_and_eval(edges: Path, tmp_path: Path, capsys) -> None:
     run = tmp_path / "run"
     args = ["train", "--task", "pix2pix", "--data", f"aligned:{edges}", "--out", str(run), "--steps", "3",
@@ -257,6 +281,7 @@ def test_cli_train_translate_and_eval(edges: Path, tmp_path: Path, capsys) -> No
     assert "SSIM" in out and "PSNR" in out and "FID" in out  # Fashion-MNIST targets: a domain with an evaluator
     result = json.loads((run / "eval.json").read_text())
     assert result["pairs"] == 40 and result["target_domain"] == "fashion-mnist" and "fid" in result["floor"]
+    assert 0.0 <= result["metrics"]["class_agreement"] <= 1.0 and "class agreement" in out
     assert "input | output | target" in (run / "eval.md").read_text().lower()
     assert main(["train", "--task", "pix2pix", "--data", "fashion-mnist", "--out", str(tmp_path / "x"),
                  "--steps", "1"]) == 2  # fmt: skip

@@ -25,6 +25,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "l1": ("L1 to the target", "lower"),  # pix2pix (pix2pix_eval.py)
     "psnr": ("PSNR (dB)", "higher"),
     "ssim": ("SSIM", "higher"),
+    "class_agreement": ("class agreement (output vs target)", "higher"),
 }
 HIDDEN = {"kid_std"}
 

@@ -10,6 +10,10 @@ uint8 as image files would be, then compared per image and averaged:
 - FID:  in the domain evaluator's feature space when the targets come from a named dataset that
         has one (`pairs.json` of `condgan data make-pairs` says so; the images are resized to the
         evaluator's size). Its *floor* is the FID of as many real training targets.
+- class agreement: with that evaluator, the share of pairs whose output it puts in the class it
+        puts the target in. This is the paper's "FCN-score" idea (Isola et al. 2017, sec. 4.2: run a
+        classifier on the outputs; a plausible output is recognised as what the target is).
+        The targets carry no labels, so the target's own predicted class stands in for the label.
 
 The split is test, else val, else train (said in the result). Written into the run directory:
 eval.json, eval.md (metrics, how to read them, a triplet picture) and eval_triplets.png (rows:
@@ -63,20 +67,23 @@ def image_metrics(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, flo
     return {"l1": l1, "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
 
 
-def _evaluator_features(evaluator, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+def _evaluator_predictions(evaluator, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, np.ndarray]:
+    """(classes (N,), features (N, D) float64) of uint8 images, resized to the evaluator's size."""
     from condgan.metrics.evaluator import predict
 
     size = evaluator.image_size
     if images.shape[-1] != size:
         resized = F.interpolate(to_float(images), size=(size, size), mode="bilinear", antialias=True)
         images = to_uint8(resized)
-    return predict(evaluator, images, batch_size)[1]
+    classes, features = predict(evaluator, images, batch_size)
+    return classes, features.double().numpy()
 
 
-def domain_fid(
+def domain_metrics(
     config: Config, domain: str, outputs: torch.Tensor, targets: torch.Tensor, batch_size: int, log: Callable
 ) -> tuple[dict, dict, str]:
-    """(metrics, floor, note): FID of outputs and of real training targets against test targets."""
+    """(metrics, floor, note): FID of outputs and of real training targets against test targets, and
+    the outputs' class agreement with their targets."""
     from condgan.data.paired import load_split
     from condgan.metrics.evaluator import default_cache_root, load_evaluator
     from condgan.metrics.functional import fid_from_features
@@ -97,13 +104,15 @@ def domain_fid(
         return {}, {}, f"no FID: the {domain} evaluator takes {evaluator.in_channels}-channel images"
     train, _ = load_split(config, prefer="train", limit=targets.shape[0])
     _, train_targets = train.float_pairs()
-    real = _evaluator_features(evaluator, targets, batch_size).double().numpy()
-    fake = _evaluator_features(evaluator, outputs, batch_size).double().numpy()
-    floor = _evaluator_features(evaluator, to_uint8(train_targets), batch_size).double().numpy()
+    target_classes, real = _evaluator_predictions(evaluator, targets, batch_size)
+    output_classes, fake = _evaluator_predictions(evaluator, outputs, batch_size)
+    _, floor = _evaluator_predictions(evaluator, to_uint8(train_targets), batch_size)
     accuracy = evaluator.info.get("test_accuracy", float("nan"))
     note = (f"FID in the {domain} evaluator's features ({evaluator.image_size} px, test accuracy {accuracy:.3f}); "
             f"floor: {floor.shape[0]} real training targets")  # fmt: skip
-    return {"fid": fid_from_features(real, fake)}, {"fid": fid_from_features(real, floor)}, note
+    metrics = {"fid": fid_from_features(real, fake),
+               "class_agreement": float((output_classes == target_classes).double().mean())}  # fmt: skip
+    return metrics, {"fid": fid_from_features(real, floor)}, note
 
 
 def pix2pix_result(
@@ -140,7 +149,7 @@ def pix2pix_result(
     domain = target_domain(dataset)
     if fid:
         started = time.perf_counter()
-        fid_metrics, floor, note = domain_fid(config, domain, outputs, targets_u8, batch_size, log)
+        fid_metrics, floor, note = domain_metrics(config, domain, outputs, targets_u8, batch_size, log)
         metrics.update(fid_metrics)
         timings["fid"] = round(time.perf_counter() - started, 2)
     shown = slice(0, TRIPLETS)
@@ -197,7 +206,8 @@ def evaluate_pix2pix(
 
 
 LABELS = {"l1": ("L1 to the target ([0, 1] scale)", "lower"), "psnr": ("PSNR (dB)", "higher"),
-          "ssim": ("SSIM", "higher"), "fid": ("FID (domain evaluator)", "lower")}  # fmt: skip
+          "ssim": ("SSIM", "higher"), "fid": ("FID (domain evaluator)", "lower"),
+          "class_agreement": ("class agreement (domain evaluator)", "higher")}  # fmt: skip
 
 
 def _fmt(value) -> str:
@@ -227,6 +237,8 @@ def markdown(result: dict) -> str:
         "structure, 1 = identical); they reward the average answer and punish sharp but shifted detail, so they "
         "favour an L1-only generator. FID compares the outputs as a set with the real targets in the domain "
         "evaluator's features (0 = same distribution); its *real floor* is what real training targets score. "
+        "Class agreement is the share of outputs that the evaluator puts in the class it puts their target in "
+        "(the paper's FCN-score idea: is the output recognisably what the target is?). "
         "*Input as output* is the trivial answer (the input itself), shown when input and target have the "
         "same channels.",
         "",
