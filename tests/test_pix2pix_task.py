@@ -249,8 +249,8 @@ def test_image_metrics_against_hand_computation() -> None:
 def test_class_agreement_is_the_share_of_outputs_classed_as_their_target(edges: Path) -> None:
     """The FCN-score analogue: 1 for outputs equal to the targets; for outputs that are another item's
     target, exactly the share of neighbours the evaluator puts in one class (counted here by hand)."""
-    from condgan.data.paired import load_split
     from condgan.data.loader import to_uint8
+    from condgan.data.paired import load_split
     from condgan.metrics.evaluator import load_evaluator, predict
     from condgan.pix2pix_eval import domain_metrics
 
