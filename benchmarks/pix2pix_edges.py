@@ -9,7 +9,8 @@ Variants, all the same U-Net/PatchGAN and the same data, each with `--minutes` o
 - pix2pix:  bce + 100 * L1, the paper's loss,
 - mismatch: pix2pix plus the seed's mismatched-pair negatives (loss.mismatch_weight=1, Reed et al.).
 Each is measured on the whole test split (10,000 pairs): L1, PSNR, SSIM (scikit-image), and FID in the
-Fashion-MNIST domain evaluator's features (with its real floor). The data set is made once by
+Fashion-MNIST domain evaluator's features (with its real floor) and class agreement (the evaluator puts
+the output in the class it puts the target in: the paper's FCN-score idea). The data set is made once by
 `condgan data make-pairs --from fashion-mnist --task edges --size 32` (60,000 + 10,000 pairs).
 
 Writes benchmarks/results/pix2pix_edges.json (pix2pix_edges_<M>min.json for other budgets) and a picture
