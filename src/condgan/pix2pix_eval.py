@@ -149,8 +149,8 @@ def pix2pix_result(
     domain = target_domain(dataset)
     if fid:
         started = time.perf_counter()
-        fid_metrics, floor, note = domain_metrics(config, domain, outputs, targets_u8, batch_size, log)
-        metrics.update(fid_metrics)
+        evaluator_metrics, floor, note = domain_metrics(config, domain, outputs, targets_u8, batch_size, log)
+        metrics.update(evaluator_metrics)
         timings["fid"] = round(time.perf_counter() - started, 2)
     shown = slice(0, TRIPLETS)
     grid = triplet_grid(sources[shown], to_float(outputs[shown]), targets[shown], title=f"{used} split")
