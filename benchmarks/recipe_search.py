@@ -1,6 +1,6 @@
 """Recipe search: the default recipe with overrides, each trained for the same time, scored by FID and accuracy.
 
-    python benchmarks/recipe_search.py [--seconds 240] [--variant NAME=KEY=VALUE,KEY=VALUE ...]
+    python benchmarks/recipe_search.py [--seconds 240] [--variant NAME=KEY=VALUE,KEY=VALUE ...] [--name STEM]
 
 Each variant trains configs/fashion-mnist.yaml plus its overrides for `--seconds` of training
 (train.time_budget, so a learning-rate decay ends with the budget) and is scored with the domain
@@ -8,7 +8,7 @@ evaluator on 10,000 samples from fixed noise against the real test split: FID an
 accuracy of the EMA generator as condgan samples it (batch-norm statistics recomputed for its
 weights, precise_bn), of the same EMA weights with the raw generator's statistics copied (what
 condgan did before), and of the raw generator. Without --variant it runs the search behind the
-default recipe (lr and conditioning). Writes benchmarks/results/recipe_search.json and prints a
+default recipe (lr and conditioning). Writes benchmarks/results/recipe_search.json (or --name) and prints a
 Markdown table. One variant takes about --seconds + 1 minute; run it on a quiet machine.
 """
 
@@ -71,6 +71,7 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=10_000, help="generated images per score")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE,...",
                         help="a variant to try instead of the built-in search (repeatable)")  # fmt: skip
+    parser.add_argument("--name", default="recipe_search", help="results file stem (benchmarks/results/NAME.json)")
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.samples = 5.0, 1000
@@ -101,7 +102,7 @@ def main() -> None:
               flush=True)  # fmt: skip
     result = {"benchmark": "recipe_search", "quick": args.quick, "seconds_per_variant": args.seconds,
               "samples": args.samples, "results": results, **bench.machine(device, args.threads)}  # fmt: skip
-    path = bench.write_result("recipe_search", result)
+    path = bench.write_result(args.name, result)
     rows = [[r["variant"], r["steps"], r["ema"]["fid"], r["ema"].get("accuracy", "-"),
              r["ema_raw_statistics"]["fid"], r["raw"]["fid"]] for r in results]  # fmt: skip
     headers = ["variant", "steps", "FID (EMA)", "accuracy (EMA)", "FID (EMA, raw G's BN statistics)", "FID (raw G)"]
