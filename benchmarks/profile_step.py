@@ -9,6 +9,11 @@ step's parts are labelled without changing them (the trainer's own objects are w
 optimizer), g_loss, g_update, ema; the rest of the step is "other" (zero_grad, loss checks,
 Python). Prints those parts and the top operators by self time; writes
 benchmarks/results/profile_step.json.
+
+It also times the step without the profiler, and a floor under it: one step's matrix products and
+convolutions (forward and backward) and its optimizer kernels, recorded as they run and replayed
+back to back. Whatever the loop around them, a step cannot take less than that replay; the rest of
+the step ("other ops") is the small element-wise operators, autograd and Python between them.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from pathlib import Path  # noqa: E402
 import bench_common as bench  # noqa: E402
 import torch  # noqa: E402
 from torch.profiler import ProfilerActivity, profile, record_function  # noqa: E402
+from torch.utils._python_dispatch import TorchDispatchMode  # noqa: E402
 
 PARTS = ("data", "d_loss", "d_update", "g_loss", "g_update", "ema")
 
@@ -71,6 +77,65 @@ def label_trainer(trainer) -> None:
         trainer.ema.update = _label("ema", trainer.ema.update)
 
 
+DENSE_OPS = ("aten.mm", "aten.addmm", "aten.bmm", "aten.convolution", "aten.convolution_backward")
+OPTIMIZER_OPS = ("aten._fused_adam_", "aten._fused_adamw_")
+
+
+class RecordKernels(TorchDispatchMode):
+    """Keeps a copy of the arguments of every dense or optimizer kernel called inside the block."""
+
+    def __init__(self):
+        super().__init__()
+        self.calls: dict[str, list] = {"dense": [], "optimizer": []}
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        name = str(func.overloadpacket)
+        kind = "dense" if name in DENSE_OPS else "optimizer" if name in OPTIMIZER_OPS else None
+        if kind:  # copied before the call: the optimizer updates its tensors in place
+            self.calls[kind].append((func, _copy(args), _copy(kwargs)))
+        return func(*args, **kwargs)
+
+
+def _copy(value):
+    if isinstance(value, torch.Tensor):
+        return value.detach().clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(_copy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: _copy(v) for k, v in value.items()}
+    return value
+
+
+def replay_ms(calls: list, device: torch.device, repeats: int) -> float:
+    """ms per replay of the recorded calls, back to back (after one warm-up pass)."""
+    for func, args, kwargs in calls:
+        func(*args, **kwargs)
+    bench.sync(device)
+    started = time.perf_counter()
+    for _ in range(repeats):
+        for func, args, kwargs in calls:
+            func(*args, **kwargs)
+    bench.sync(device)
+    return (time.perf_counter() - started) / repeats * 1e3
+
+
+def step_floor(trainer, device: torch.device, steps: int) -> dict:
+    """The step timed without the profiler, and the replay of its dense and optimizer kernels."""
+    bench.sync(device)
+    started = time.perf_counter()
+    for _ in range(steps):
+        trainer._train_step()
+    bench.sync(device)
+    step_ms = (time.perf_counter() - started) / steps * 1e3
+    with RecordKernels() as recorder:
+        trainer._train_step()
+    dense = replay_ms(recorder.calls["dense"], device, steps)
+    optimizer = replay_ms(recorder.calls["optimizer"], device, steps)
+    return {"step_ms_unprofiled": step_ms, "dense_kernels": len(recorder.calls["dense"]), "dense_replay_ms": dense,
+            "optimizer_replay_ms": optimizer, "other_ops_ms": max(0.0, step_ms - dense - optimizer)}  # fmt: skip
+
+
 def profile_model(name: str, config, device: torch.device, steps: int, warmup: int) -> dict:
     with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
         trainer, _, _ = bench.build_trainer(config, device, Path(tmp))
@@ -85,6 +150,7 @@ def profile_model(name: str, config, device: torch.device, steps: int, warmup: i
                 trainer._train_step()
             bench.sync(device)
         wall = (time.perf_counter() - started) / steps
+        floor = step_floor(trainer, device, steps)
     events = profiler.key_averages()
     by_name = {event.key: event for event in events}
     parts = {part: by_name[part].cpu_time_total / 1e3 / steps for part in PARTS if part in by_name}  # ms per step
@@ -101,7 +167,7 @@ def profile_model(name: str, config, device: torch.device, steps: int, warmup: i
         for e in operators[:15]
     ]
     table = events.table(sort_by="self_cpu_time_total", row_limit=15)
-    return {"model": name, "step_ms": wall * 1e3, "parts_ms": parts, "top_ops": top, "table": table}
+    return {"model": name, "step_ms": wall * 1e3, "parts_ms": parts, "top_ops": top, "floor": floor, "table": table}
 
 
 def main() -> None:
@@ -140,6 +206,14 @@ def main() -> None:
         print(bench.markdown_table(["operator (top by self time)", "calls/step", "self ms/step", "share"],
                              [[o["op"], o["calls_per_step"], o["self_cpu_ms_per_step"],
                                f"{100 * o['share_of_self_time']:.0f}%"] for o in p["top_ops"][:10]]))  # fmt: skip
+        f = p["floor"]
+        print()
+        print(bench.markdown_table(["without the profiler", "ms per step"], [
+            ["whole step", f["step_ms_unprofiled"]],
+            [f"its {f['dense_kernels']} matrix products / convolutions, replayed", f["dense_replay_ms"]],
+            ["its optimizer kernels, replayed", f["optimizer_replay_ms"]],
+            ["other ops, autograd and Python", f["other_ops_ms"]],
+        ]))  # fmt: skip
     print(f"\nwrote {path}")
 
 

@@ -77,6 +77,12 @@ def test_profile_step_splits_the_step_into_its_parts():
     assert mlp_ops & {"aten::mm", "aten::addmm"}  # an MLP's time is in its matrix products
     assert any("convolution" in op for op in dcgan_ops)
     assert "part of the step" in stdout
+    for profile in profiles.values():  # the floor: the step's own dense and optimizer kernels, replayed
+        floor = profile["floor"]
+        assert floor["dense_kernels"] > 0 and floor["dense_replay_ms"] > 0 and floor["optimizer_replay_ms"] > 0
+        assert floor["other_ops_ms"] >= 0 and floor["step_ms_unprofiled"] > 0
+    assert profiles["mlp"]["floor"]["dense_kernels"] == 33  # 13 forward + 20 backward products (D once over real+fake)
+    assert "replayed" in stdout
 
 
 @pytest.mark.slow
