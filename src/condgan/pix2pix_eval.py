@@ -11,7 +11,7 @@ uint8 as image files would be, then compared per image and averaged:
         has one (`pairs.json` of `condgan data make-pairs` says so; the images are resized to the
         evaluator's size). Its *floor* is the FID of as many real training targets.
 - class agreement: with that evaluator, the share of pairs whose output it puts in the class it
-        puts the target in. This is the paper's "FCN-score" idea (Isola et al. 2017, sec. 4.2: run a
+        puts the target in. This is the paper's "FCN-score" idea (Isola et al. 2017, secs. 4.1-4.2: run a
         classifier on the outputs; a plausible output is recognised as what the target is).
         The targets carry no labels, so the target's own predicted class stands in for the label.
 
