@@ -122,14 +122,21 @@ def markdown_table(headers: list[str], rows: list[list]) -> str:
     return "\n".join(lines)
 
 
+def resolve(config: Config):
+    """(config with the values the data fills in, the training dataset), as `condgan train` resolves them."""
+    from condgan.training import load_training_data, resolve_config
+
+    config, dataset = load_training_data(config, log=lambda message: None)
+    return resolve_config(config, dataset), dataset
+
+
 def build_trainer(config: Config, device: torch.device, run_dir: Path):
     """A Trainer wired as `condgan.training.train` wires it (for FLOP counting and profiling)."""
     from condgan.acceleration import prepare_task
     from condgan.trainer import Trainer
-    from condgan.training import build_task, load_training_data, resolve_config
+    from condgan.training import build_task
 
-    config, dataset = load_training_data(config, log=lambda message: None)
-    config = resolve_config(config, dataset)
+    config, dataset = resolve(config)
     torch.manual_seed(config.train.seed)
     task = build_task(config, device)
     prepare_task(task, config.train, device)

@@ -86,9 +86,8 @@ def main() -> None:
         config = bench.bench_config(bench.DEFAULT_YAML, args.threads, str(device),
                                     [*overrides, f"train.time_budget={args.seconds}"])  # fmt: skip
         keep = LastTrainer()
+        score = QuickEval(bench.resolve(config)[0], args.samples, device, seed=1)
         with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-            _, resolved, _ = bench.build_trainer(config, device, Path(tmp) / "probe")
-            score = QuickEval(resolved, args.samples, device, seed=1)
             print(f"{name}: training {args.seconds:g} s", flush=True)
             train(config, out=Path(tmp) / "run", progress=False, log=lambda message: None, callbacks=[keep])
             trainer = keep.trainer

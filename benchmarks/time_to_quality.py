@@ -129,8 +129,7 @@ def reference_part(args) -> dict:
     """Train and measure the reference loop in this process (run with --part reference)."""
     device = bench.setup(args.threads, args.device)
     mlp_config = bench.bench_config(bench.MLP_YAML, args.threads, str(device), ["train.batch_size=64"])
-    with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-        _, mlp_resolved, dataset = bench.build_trainer(mlp_config, device, Path(tmp) / "reference-probe")
+    mlp_resolved, dataset = bench.resolve(mlp_config)
     reference = ReferenceLoop(mlp_resolved, dataset, device, batch_size=64)
     probe = QuickEval(mlp_resolved, args.eval_samples, device)  # the same evaluator; noise of this model's z_dim
     fid_probe = QuickEval(mlp_resolved, args.fid_samples, device, seed=1)
@@ -183,7 +182,7 @@ def main() -> None:
 
     config = bench.bench_config(bench.DEFAULT_YAML, args.threads, str(device), args.overrides)
     with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-        _, resolved, _ = bench.build_trainer(config, device, Path(tmp) / "probe")
+        resolved, _ = bench.resolve(config)
         probe = QuickEval(resolved, args.eval_samples, device)  # trains the evaluator first if it is not cached
         fid_probe = QuickEval(resolved, args.fid_samples, device, seed=1)
         print(f"condgan default recipe ({resolved.model.generator}), {args.minutes:g} training minutes", flush=True)

@@ -125,8 +125,7 @@ def configs(threads: int, device: str) -> dict:
 
 
 def reference_loop(mlp_config, device: torch.device) -> ReferenceLoop:
-    with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-        _, mlp_resolved, dataset = bench.build_trainer(mlp_config, device, Path(tmp))
+    mlp_resolved, dataset = bench.resolve(mlp_config)
     return ReferenceLoop(mlp_resolved, dataset, device, batch_size=64)
 
 

@@ -12,6 +12,7 @@ import torch
 from PIL import Image
 
 from condgan.cli import main
+from condgan.config import load_config
 from condgan.data.loader import to_float, to_uint8
 from condgan.errors import CheckpointError, ConfigError
 from condgan.import_pix2pix import checkpoint_widths, import_pix2pix
@@ -46,6 +47,10 @@ def test_imported_run_reproduces_the_reference_output(name: str, tmp_path: Path)
         options["input_nc"],
         options["output_nc"],
     )
+    trained = load_config(overrides=["task=pix2pix"]).train  # what `condgan train --task pix2pix` would use
+    assert {k: config["train"][k] for k in ("lr", "ema_decay", "lr_decay", "batch_size")} == {
+        "lr": trained.lr, "ema_decay": trained.ema_decay, "lr_decay": trained.lr_decay, "batch_size": trained.batch_size
+    }  # fmt: skip
     record = json.loads((run / "imported.json").read_text())
     assert len(record["sha256"]) == 64 and record["netG"] == netG
 

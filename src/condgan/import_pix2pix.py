@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 from condgan.checkpoint import atomic_write_text, save_checkpoint
-from condgan.config import Config, DataConfig, ModelConfig, TrainConfig, save_json
+from condgan.config import TASK_DEFAULTS, Config, DataConfig, ModelConfig, TrainConfig, save_json
 from condgan.data.download import sha256_of
 from condgan.errors import ConfigError
 from condgan.models import build_generator
@@ -69,7 +69,7 @@ def import_config(
     model = ModelConfig(**layout, discriminator="patchgan", num_classes=0, g_width=ngf, norm=norm, g_dropout=dropout)
     data_config = DataConfig(name=data, image_size=size, channels=output_nc, source_channels=input_nc,
                              direction=direction, load_size=size)  # fmt: skip
-    train = TrainConfig(lr=2e-4, ema_decay=0.0, lr_decay="linear")  # pix2pix's (config.TASK_DEFAULTS)
+    train = TrainConfig(**TASK_DEFAULTS["pix2pix"]["train"])  # the defaults `--task pix2pix` trains with
     return Config(task="pix2pix", data=data_config, model=model, train=train)
 
 
