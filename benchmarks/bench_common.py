@@ -83,10 +83,10 @@ def bench_config(yaml_path: Path, threads: int, device: str, overrides: list[str
     )
 
 
-def matmul_flops_per_second(device: torch.device, seconds: float = 2.0) -> dict:
-    """The machine's measured float32 matmul throughput (best of repeated square products)."""
+def matmul_flops_per_second(device: torch.device, seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> dict:
+    """The machine's measured matmul throughput in `dtype` (best of repeated square products)."""
     n = 8192 if device.type == "cuda" else 2048
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+    a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
     for _ in range(3):
         a @ b
     sync(device)
@@ -96,7 +96,7 @@ def matmul_flops_per_second(device: torch.device, seconds: float = 2.0) -> dict:
         a @ b
         sync(device)
         best = min(best, time.perf_counter() - started)
-    return {"n": n, "dtype": "float32", "flops_per_second": 2 * n**3 / best}
+    return {"n": n, "dtype": str(dtype).removeprefix("torch."), "flops_per_second": 2 * n**3 / best}
 
 
 def median(values: list[float]) -> float:

@@ -3,13 +3,16 @@
     python benchmarks/sample_throughput.py [--threads 2] [--seconds 5] [--device auto] [--run RUN]
 
 For every generator in condgan.models.GENERATORS that builds for Fashion-MNIST (28x28, 1
-channel, 10 classes, the Config defaults otherwise), two paths are timed: `module` (the
-generator's forward pass under inference_mode, float images) and `api`
-(`ClassConditionalGenerator.generate(labels=..., seed=...)`, which also draws the noise and
-returns uint8 arrays). Weights are untrained (the speed does not depend on them); `--run RUN`
-times a trained run's generator instead. Each generator's forward FLOPs per image
-(torch.utils.flop_counter) over the machine's float32 matmul throughput, measured in the same run,
-give the images/s that even a perfect use of the CPU could not beat. Writes
+channel, 10 classes, the Config defaults otherwise), three paths are timed:
+- `module`: the generator's own forward pass under inference_mode, float32, float images;
+- `api fp32`: `ClassConditionalGenerator.generate(labels=..., seed=...)`, what `condgan sample`
+  and the Python API call: it draws the noise, makes the images class by class with the folded
+  networks (models/folding.py) and returns uint8 arrays;
+- `api bf16`: the same with precision="bf16".
+Weights are untrained (the speed does not depend on them); `--run RUN` times a trained run's
+generator instead. Each generator's forward FLOPs per image (torch.utils.flop_counter) over the
+machine's matmul throughput in float32 and in bfloat16, measured in the same run, give the
+images/s that even a perfect use of the CPU could not beat. Writes
 benchmarks/results/sample_throughput.json and prints a Markdown table.
 Target: >= 20,000 images/s at batch 1024 for 28x28 generators.
 """
@@ -58,21 +61,22 @@ def flops_per_image(generator: ClassConditionalGenerator, device: torch.device, 
     return counter.get_total_flops() / batch
 
 
-def generators(args, device: torch.device) -> dict[str, ClassConditionalGenerator | str]:
-    """name -> generator, or -> the reason it was skipped."""
+def generators(args, device: torch.device, precision: str) -> dict[str, ClassConditionalGenerator | str]:
+    """name -> generator in `precision`, or -> the reason it was skipped."""
     if args.run:
-        return {f"run {args.run}": load_generator(args.run, device=str(device))}
+        return {f"run {args.run}": load_generator(args.run, device=str(device), precision=precision)}
     found: dict[str, ClassConditionalGenerator | str] = {}
     for name in GENERATORS:
         config = load_config(bench.DEFAULT_YAML, [f"model.generator={name}", "model.num_classes=10"]).replace(
             data={"image_size": 28, "channels": 1, "class_names": list(FASHION_CLASSES)}
         )
         try:
+            torch.manual_seed(0)  # the same untrained weights for both precisions
             module = build_generator(config)
         except Exception as error:  # a generator that is not class-conditional at 28x28 (pix2pix's U-Net)
             found[name] = f"skipped ({type(error).__name__}: {str(error)[:80]})"
             continue
-        found[name] = ClassConditionalGenerator(module, config, device)
+        found[name] = ClassConditionalGenerator(module, config, device, precision)
     return found
 
 
@@ -86,14 +90,17 @@ def main() -> None:
         args.seconds = 0.3
     device = bench.setup(args.threads, args.device)
     matmul = bench.matmul_flops_per_second(device)
+    matmul_bf16 = bench.matmul_flops_per_second(device, dtype=torch.bfloat16)
     results, rows = [], []
-    for name, generator in generators(args, device).items():
+    half = generators(args, device, "bf16")
+    for name, generator in generators(args, device, "fp32").items():
         if isinstance(generator, str):
             results.append({"generator": name, "note": generator})
             continue
         size = generator.image_size
         flops = flops_per_image(generator, device)
         bound = matmul["flops_per_second"] / flops  # images/s if every FLOP ran at the matmul peak
+        bound_bf16 = matmul_bf16["flops_per_second"] / flops
         for batch in BATCHES:
             z = generator.noise(batch, seed=0).to(device)
             labels = torch.arange(batch, device=device) % generator.num_classes
@@ -108,33 +115,42 @@ def main() -> None:
 
             module_rate = rate(forward, batch, args.seconds, device)
             api_rate = rate(api, batch, args.seconds, device)
+            api_bf16_rate = rate(lambda g=half[name], labels=label_list: g.generate(labels=labels, seed=0),
+                                 batch, args.seconds, device)  # fmt: skip
             parameters = sum(p.numel() for p in generator.module.parameters())
             results.append({
                 "generator": name, "image_size": size, "channels": generator.channels, "parameters": parameters,
                 "batch": batch, "module_images_per_s": module_rate, "api_images_per_s": api_rate,
-                "flops_per_image": flops, "images_per_s_at_matmul_peak": bound,
-                "fraction_of_matmul_peak": module_rate / bound,
+                "api_bf16_images_per_s": api_bf16_rate, "flops_per_image": flops,
+                "images_per_s_at_matmul_peak": bound, "images_per_s_at_bf16_matmul_peak": bound_bf16,
+                "fraction_of_matmul_peak": api_rate / bound,
+                "bf16_fraction_of_bf16_matmul_peak": api_bf16_rate / bound_bf16,
             })  # fmt: skip
-            rows.append([name, f"{size}x{size}", batch, module_rate, api_rate, flops / 1e6, bound,
-                         f"{100 * module_rate / bound:.0f}%"])  # fmt: skip
+            rows.append([name, f"{size}x{size}", batch, module_rate, api_rate, api_bf16_rate, flops / 1e6, bound,
+                         bound_bf16])  # fmt: skip
     big = [r for r in results if r.get("batch") == 1024 and r["image_size"] == 28]
     result = {
         "benchmark": "sample_throughput",
         "quick": args.quick,
         "seconds_per_point": args.seconds,
         "matmul": matmul,
+        "matmul_bf16": matmul_bf16,
         "results": results,
         "target": {
             "images_per_s_at_batch_1024_28px": TARGET,
-            "met": {r["generator"]: r["module_images_per_s"] >= TARGET for r in big},
+            "met": {
+                r["generator"]: {"fp32": r["api_images_per_s"] >= TARGET, "bf16": r["api_bf16_images_per_s"] >= TARGET}
+                for r in big
+            },
         },
         **bench.machine(device, args.threads),
     }
     path = bench.write_result("sample_throughput", result)
-    headers = ["generator", "size", "batch", "module images/s", "api images/s", "MFLOP/image",
-               "images/s at matmul peak", "of peak"]  # fmt: skip
+    headers = ["generator", "size", "batch", "module images/s", "api fp32 images/s", "api bf16 images/s",
+               "MFLOP/image", "images/s at fp32 matmul peak", "at bf16 matmul peak"]  # fmt: skip
     print(bench.markdown_table(headers, rows))
-    print(f"matmul peak: {matmul['flops_per_second'] / 1e9:.1f} GFLOP/s ({matmul['n']}x{matmul['n']} float32)")
+    for peak in (matmul, matmul_bf16):
+        print(f"matmul peak: {peak['flops_per_second'] / 1e9:.1f} GFLOP/s ({peak['n']}x{peak['n']} {peak['dtype']})")
     for note in (r for r in results if "note" in r):
         print(f"{note['generator']}: {note['note']}")
     print(f"\ntarget >= {TARGET:,} images/s at batch 1024: {result['target']['met']}; wrote {path}")

@@ -58,9 +58,13 @@ def test_sample_throughput_reports_the_bound_the_cpu_sets():
     for row in rows:
         assert row["flops_per_image"] > 0 and row["module_images_per_s"] > 0
         assert row["images_per_s_at_matmul_peak"] == pytest.approx(peak / row["flops_per_image"])
+        assert row["api_images_per_s"] > 0 and row["api_bf16_images_per_s"] > 0
+        bf16_peak = result["matmul_bf16"]["flops_per_second"]
+        assert row["images_per_s_at_bf16_matmul_peak"] == pytest.approx(bf16_peak / row["flops_per_image"])
     dcgan = next(row for row in rows if row["generator"] == "dcgan")
     assert 20e6 < dcgan["flops_per_image"] < 40e6  # ~27 MFLOP per 28x28 image at width 32
-    assert "images/s at matmul peak" in stdout
+    assert set(result["target"]["met"]["dcgan"]) == {"fp32", "bf16"}
+    assert "images/s at fp32 matmul peak" in stdout
 
 
 @pytest.mark.slow

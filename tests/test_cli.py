@@ -32,6 +32,16 @@ def test_sample_npz_has_the_documented_keys(trained_run, tmp_path):
         assert data["labels"].dtype == np.int64 and list(np.bincount(data["labels"])) == [7] * 10
 
 
+def test_sample_in_bf16_is_close_to_fp32(trained_run, tmp_path):
+    for precision in ("fp32", "bf16"):
+        out = tmp_path / f"{precision}.npz"
+        assert main(["sample", str(trained_run), "--per-class", "40", "--npz", str(out), "--precision", precision]) == 0
+    with np.load(tmp_path / "fp32.npz") as exact, np.load(tmp_path / "bf16.npz") as half:
+        assert (exact["labels"] == half["labels"]).all()
+        difference = np.abs(exact["images"].astype(int) - half["images"].astype(int))
+    assert 0 < difference.mean() < 1 and difference.max() <= 8  # bfloat16 rounding, not other images
+
+
 def test_sample_interpolation(trained_run, tmp_path):
     out = tmp_path / "interp.png"
     assert main(["sample", str(trained_run), "--interpolate", str(out)]) == 0

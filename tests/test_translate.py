@@ -152,6 +152,8 @@ def test_cli_translate_file_folder_and_errors(runs: dict, tmp_path: Path, capsys
     assert err.count("\n") == 1 and "missing.png: no such image file" in err and "Traceback" not in err
     assert main(["sample", str(runs["gray"]), "-o", str(tmp_path / "s.png")]) == 2  # no classes, no noise
     assert "is a pix2pix run; it translates images: condgan translate" in capsys.readouterr().err
+    assert main(["sample", str(runs["gray"]), "-o", str(tmp_path / "s.png"), "--precision", "bf16"]) == 2
+    assert "precision 'bf16' is for class-conditional runs" in capsys.readouterr().err
 
 
 def test_translate_refuses_a_cgan_run(tmp_path: Path, capsys) -> None:

@@ -14,8 +14,8 @@ from condgan.generate import ClassConditionalGenerator, grid_inputs, load_genera
 from condgan.plots import class_grid, save_image, tile
 
 
-def load(run: str | Path, device: str = "auto") -> ClassConditionalGenerator:
-    generator = load_generator(run, device=device)
+def load(run: str | Path, device: str = "auto", precision: str = "fp32") -> ClassConditionalGenerator:
+    generator = load_generator(run, device=device, precision=precision)
     if not isinstance(generator, ClassConditionalGenerator):  # a pix2pix Translator: it needs input images
         raise CondganError(f"{run} is a pix2pix run; it translates images: condgan translate {run} IMAGE -o OUT.png")
     return generator

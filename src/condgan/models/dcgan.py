@@ -10,9 +10,12 @@ D: [conv /2, LeakyReLU]... down to s0 -> flatten -> head. The class enters as on
 
 from __future__ import annotations
 
+import copy
+
 import torch
 from torch import nn
 
+from condgan.models.folding import ChannelsLastUnflatten, WithReLU, folded_conv, folded_linear, norm_affine
 from condgan.models.layers import (
     ConditionalBatchNorm2d,
     ConditionalDiscriminator,
@@ -85,6 +88,29 @@ class DCGANGenerator(nn.Module):
         for block in self.blocks:
             x = block(x, labels if self.cbn else None)  # (B, C/2, 2H, 2W)
         return torch.tanh(self.to_image(x))  # (B, channels, H, W)
+
+    @torch.no_grad()
+    def fold_class(self, label: int | None) -> nn.Sequential:
+        """This generator for images of class `label` (None: unconditional) in eval mode, as a plain
+        network of z: the batch norms folded into the layers before them, the label into the first
+        layer's bias (models/folding.py). Its images are forward(z, label)'s up to float rounding."""
+        channels, s = self.start_channels, self.start
+        scale, shift = norm_affine(self.project_norm, label)  # (C0,) each
+        concat = bool(self.num_classes) and not self.cbn
+        project = folded_linear(
+            self.project,
+            scale.repeat_interleave(s * s),
+            shift.repeat_interleave(s * s),
+            z_dim=self.z_dim if concat else 0,
+            label=label,
+        )
+        # rows pixel by pixel, (p, c), instead of channel by channel, (c, p): a channels-last output
+        order = torch.arange(channels * s * s).view(channels, s * s).t().reshape(-1)
+        project.weight.data, project.bias.data = project.weight.data[order], project.bias.data[order]
+        layers: list[nn.Module] = [WithReLU(project), ChannelsLastUnflatten(channels, s, s)]
+        for block in self.blocks:
+            layers.append(WithReLU(folded_conv(block.conv, *norm_affine(block.norm, label))))
+        return nn.Sequential(*layers, copy.deepcopy(self.to_image), nn.Tanh()).eval()
 
 
 class DCGANDiscriminator(ConditionalDiscriminator):
