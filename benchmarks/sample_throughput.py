@@ -13,7 +13,9 @@ Weights are untrained (the speed does not depend on them); `--run RUN` times a t
 generator instead. Each generator's forward FLOPs per image (torch.utils.flop_counter) over the
 machine's matmul throughput in float32 and in bfloat16, measured in the same run, give the
 images/s that even a perfect use of the CPU could not beat. Writes
-benchmarks/results/sample_throughput.json and prints a Markdown table.
+benchmarks/results/sample_throughput.json (with --run: sample_throughput_<run name>.json) and
+prints a Markdown table. With `--run RUN --quality N`, N samples in each precision are also scored
+by the run's domain evaluator (FID, conditional accuracy) and their pixels compared: what bf16 costs.
 Target: >= 20,000 images/s at batch 1024 for 28x28 generators.
 """
 
@@ -25,8 +27,10 @@ use_condgan_threads()  # before torch is imported
 
 import argparse  # noqa: E402
 import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
 import bench_common as bench  # noqa: E402
+import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
@@ -80,12 +84,50 @@ def generators(args, device: torch.device, precision: str) -> dict[str, ClassCon
     return found
 
 
+def precision_quality(run: str, device: torch.device, samples: int) -> dict:
+    """FID and conditional accuracy of `samples` class-balanced images of `run` in fp32 and in bf16,
+    scored by the run's domain evaluator against the test split, and how far apart their pixels are."""
+    from condgan.evaluation import balanced_labels, domain_evaluator, real_split
+    from condgan.generate import load_config_of, resolve_run_dir
+    from condgan.metrics.evaluator import predict
+    from condgan.metrics.functional import conditional_accuracy, fid_from_features
+
+    config = load_config_of(resolve_run_dir(run))
+    if not config.model.num_classes:
+        raise SystemExit("--quality needs a class-conditional run")
+    evaluator = domain_evaluator(config, device)
+    _, test_features = predict(evaluator, real_split(config, "test").images, 1000)
+    labels = balanced_labels(samples, config.model.num_classes)
+    images, quality = {}, {}
+    for precision in ("fp32", "bf16"):
+        generator = load_generator(run, device=str(device), precision=precision)
+        images[precision] = generator.generate(labels=labels.tolist(), seed=0)  # uint8 (N, H, W) or (N, H, W, C)
+        batch = torch.from_numpy(images[precision])
+        batch = batch[:, None] if batch.ndim == 3 else batch.permute(0, 3, 1, 2)  # (N, C, H, W)
+        predicted, features = predict(evaluator, batch, 1000)
+        quality[precision] = {
+            "fid": float(fid_from_features(test_features, features)),
+            "conditional_accuracy": float(conditional_accuracy(predicted, labels)),
+        }
+    difference = np.abs(images["fp32"].astype(np.int16) - images["bf16"].astype(np.int16))
+    quality["uint8_difference"] = {
+        "mean": float(difference.mean()),
+        "max": int(difference.max()),
+        "share_over_2_levels": float((difference > 2).mean()),
+    }
+    return {"samples": samples, **quality}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bench.add_common_args(parser)
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per point")
     parser.add_argument("--run", help="time this run directory's generator instead of untrained ones")
+    parser.add_argument("--quality", type=int, default=0, metavar="N",
+                        help="with --run: score N samples in fp32 and bf16 by the run's evaluator")  # fmt: skip
     args = parser.parse_args()
+    if args.quality and not args.run:
+        parser.error("--quality needs --run RUN (a trained class-conditional run or pretrained:NAME)")
     if args.quick:
         args.seconds = 0.3
     device = bench.setup(args.threads, args.device)
@@ -145,7 +187,10 @@ def main() -> None:
         },
         **bench.machine(device, args.threads),
     }
-    path = bench.write_result("sample_throughput", result)
+    if args.quality:
+        result["precision_quality"] = precision_quality(args.run, device, args.quality)
+    name = f"sample_throughput_{Path(args.run.replace(':', '-')).name}" if args.run else "sample_throughput"
+    path = bench.write_result(name, result)
     headers = ["generator", "size", "batch", "module images/s", "api fp32 images/s", "api bf16 images/s",
                "MFLOP/image", "images/s at fp32 matmul peak", "at bf16 matmul peak"]  # fmt: skip
     print(bench.markdown_table(headers, rows))
@@ -153,6 +198,13 @@ def main() -> None:
         print(f"matmul peak: {peak['flops_per_second'] / 1e9:.1f} GFLOP/s ({peak['n']}x{peak['n']} {peak['dtype']})")
     for note in (r for r in results if "note" in r):
         print(f"{note['generator']}: {note['note']}")
+    if args.quality:
+        quality = result["precision_quality"]
+        for precision in ("fp32", "bf16"):
+            print(f"{precision}: FID {quality[precision]['fid']:.4f}, accuracy "
+                  f"{quality[precision]['conditional_accuracy']:.4f} ({args.quality:,} samples)")  # fmt: skip
+        print(f"bf16 - fp32 pixels: mean {quality['uint8_difference']['mean']:.3f} levels, max "
+              f"{quality['uint8_difference']['max']}")  # fmt: skip
     print(f"\ntarget >= {TARGET:,} images/s at batch 1024: {result['target']['met']}; wrote {path}")
 
 

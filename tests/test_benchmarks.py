@@ -68,6 +68,19 @@ def test_sample_throughput_reports_the_bound_the_cpu_sets():
 
 
 @pytest.mark.slow
+def test_sample_throughput_scores_bf16_beside_fp32_on_a_trained_run(trained_run, condgan_cache):
+    _, result = run_quick("sample_throughput", "--run", str(trained_run), "--quality", "500",
+                          stem=f"sample_throughput_{trained_run.name}")  # fmt: skip
+    quality = result["precision_quality"]
+    assert quality["samples"] == 500
+    exact, half = quality["fp32"], quality["bf16"]
+    assert 0 < exact["fid"] and 0 < half["fid"]
+    assert abs(half["fid"] - exact["fid"]) < 0.2 * exact["fid"]  # the same noise: nearly the same images
+    assert abs(half["conditional_accuracy"] - exact["conditional_accuracy"]) <= 0.02
+    assert 0 < quality["uint8_difference"]["mean"] < 1
+
+
+@pytest.mark.slow
 def test_profile_step_splits_the_step_into_its_parts():
     stdout, result = run_quick("profile_step")
     profiles = {profile["model"]: profile for profile in result["profiles"]}

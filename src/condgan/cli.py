@@ -300,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--device", default="auto")
     sample.add_argument("--precision", default="fp32", choices=["fp32", "bf16"],
                         help="bf16: ~4x the images/s of a conv generator on CPUs with AMX/AVX512-BF16 and on "
-                             "GPUs, within a level or two of fp32's pixels")  # fmt: skip
+                             "GPUs, the same FID (slower on CPUs without bf16 units)")  # fmt: skip
     sample.set_defaults(func=cmd_sample)
 
     demo = commands.add_parser("demo", help="train the default Fashion-MNIST model and write its pictures")
