@@ -1,6 +1,7 @@
 """Training throughput: condgan mlp and dcgan beside a tutorial-style reference loop, in one run.
 
     python benchmarks/train_throughput.py [--threads 2] [--seconds 60] [--repeats 3] [--device auto]
+                                          [--variants compile,bf16]
 
 Measures images/s and steps/s of `condgan.training.train` for the seed's MLP cGAN
 (configs/mlp-cgan.yaml) and the default recipe (configs/fashion-mnist.yaml, dcgan), both at
@@ -12,8 +13,10 @@ default, what a tutorial script gets), and once more with condgan's, so the tabl
 thread setting alone is worth. The measurements take turns, `--repeats` rounds, and the median is
 reported. Also: FLOPs per training step
 (torch.utils.flop_counter), the machine's float32 matmul throughput measured in the same run,
-and the fraction of it each loop reaches. Writes benchmarks/results/train_throughput.json and
-prints a Markdown table. Target: condgan mlp >= 2x the reference's images/s.
+and the fraction of it each loop reaches. `--variants` adds the condgan mlp loop with
+torch.compile (`train.compile=true`) and with bf16 autocast (`train.precision=bf16`), to measure
+what they are worth beside the rest. Writes benchmarks/results/train_throughput.json and prints a
+Markdown table. Target: condgan mlp >= 2x the reference's images/s.
 """
 
 from __future__ import annotations
@@ -46,6 +49,9 @@ LOOPS = {
     REFERENCE: ("reference", {}),
     "reference mlp, condgan's thread setting": ("reference", CONDGAN_WAIT),
 }
+# --variants: the condgan mlp loop again with one of these speed options (`--set` overrides)
+VARIANTS = {"compile": "train.compile=true", "bf16": "train.precision=bf16"}
+VARIANT_LOOPS = {f"condgan mlp, {override}": ("mlp", CONDGAN_WAIT) for override in VARIANTS.values()}
 
 
 class Finished(Exception):
@@ -117,11 +123,16 @@ def reference_step_flops(loop: ReferenceLoop) -> int:
     return counter.get_total_flops()
 
 
-def configs(threads: int, device: str) -> dict:
+def configs(threads: int, device: str, extra: tuple[str, ...] = ()) -> dict:
     return {
-        "mlp": bench.bench_config(bench.MLP_YAML, threads, device, ["train.batch_size=64"]),
+        "mlp": bench.bench_config(bench.MLP_YAML, threads, device, ["train.batch_size=64", *extra]),
         "dcgan": bench.bench_config(bench.DEFAULT_YAML, threads, device, ["train.batch_size=64"]),
     }
+
+
+def loop_overrides(loop: str) -> tuple[str, ...]:
+    """The `--set` overrides of a variant loop ("condgan mlp, train.compile=true"); () for the others."""
+    return (loop.split(", ", 1)[1],) if loop in VARIANT_LOOPS else ()
 
 
 def reference_loop(mlp_config, device: torch.device) -> ReferenceLoop:
@@ -132,17 +143,18 @@ def reference_loop(mlp_config, device: torch.device) -> ReferenceLoop:
 def child(loop: str, args) -> None:
     """In a fresh process whose environment the parent set: measure one loop, print its JSON."""
     device = bench.setup(args.threads, args.device)
-    model, _ = LOOPS[loop]
+    model, _ = {**LOOPS, **VARIANT_LOOPS}[loop]
     if model == "reference":
         measured = measure_reference(reference_loop(configs(args.threads, str(device))["mlp"], device), device,
                                      args.warmup, args.seconds)  # fmt: skip
     else:
-        measured = measure_condgan(configs(args.threads, str(device))[model], device, args.warmup, args.seconds)
+        config = configs(args.threads, str(device), loop_overrides(loop))[model]
+        measured = measure_condgan(config, device, args.warmup, args.seconds)
     print(json.dumps(measured))
 
 
 def measure_in_process(loop: str, args) -> dict:
-    env = {**library_default_environment(os.environ), **LOOPS[loop][1]}
+    env = {**library_default_environment(os.environ), **{**LOOPS, **VARIANT_LOOPS}[loop][1]}
     command = [sys.executable, __file__, "--child", loop, "--threads", str(args.threads), "--device", args.device,
                "--seconds", str(args.seconds), "--warmup", str(args.warmup)]  # fmt: skip
     done = subprocess.run(command, env=env, capture_output=True, text=True)
@@ -157,8 +169,17 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per loop and round")
     parser.add_argument("--warmup", type=int, default=20, help="steps before the clock starts")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (the loops take turns); median reported")
-    parser.add_argument("--child", choices=LOOPS, help=argparse.SUPPRESS)
+    parser.add_argument("--variants", default="", metavar="NAMES",
+                        help=f"also time the mlp loop with, comma-separated: {', '.join(VARIANTS)}")  # fmt: skip
+    parser.add_argument("--child", choices=[*LOOPS, *VARIANT_LOOPS], help=argparse.SUPPRESS)
     args = parser.parse_args()
+    unknown = [v for v in filter(None, args.variants.split(",")) if v not in VARIANTS]
+    if unknown:
+        parser.error(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
+    loops = {
+        **LOOPS,
+        **{f"condgan mlp, {VARIANTS[v]}": LOOPS["condgan mlp"] for v in filter(None, args.variants.split(","))},
+    }
     if args.child:
         child(args.child, args)
         return
@@ -168,13 +189,13 @@ def main() -> None:
     by_model = configs(args.threads, str(device))
     flops_of = {name: condgan_step_flops(config, device) for name, config in by_model.items()}
     flops_of["reference"] = reference_step_flops(reference_loop(by_model["mlp"], device))
-    flops = {loop: flops_of[model] for loop, (model, _) in LOOPS.items()}
+    flops = {loop: flops_of[model] for loop, (model, _) in loops.items()}
     matmul = bench.matmul_flops_per_second(device)
 
-    runs: dict[str, list[dict]] = {name: [] for name in LOOPS}
+    runs: dict[str, list[dict]] = {name: [] for name in loops}
     for round_ in range(args.repeats):
         print(f"round {round_ + 1}/{args.repeats}", flush=True)
-        for loop in LOOPS:
+        for loop in loops:
             runs[loop].append(measure_in_process(loop, args))
 
     reference_rate = bench.median([r["images_per_s"] for r in runs[REFERENCE]])
@@ -189,7 +210,7 @@ def main() -> None:
             "steps_per_s": steps_per_s,
             "images_per_s": images_per_s,
             "images_per_s_each_round": [round(r["images_per_s"], 1) for r in measured],
-            "openmp_wait_variables": LOOPS[name][1],
+            "openmp_wait_variables": loops[name][1],
             "flops_per_step": flops[name],
             "flops_per_s": achieved,
             "fraction_of_matmul_peak": achieved / matmul["flops_per_second"],

@@ -30,14 +30,16 @@ def run_quick(name: str, *args: str, stem: str = "") -> tuple[str, dict]:
 
 @pytest.mark.slow
 def test_train_throughput_measures_condgan_beside_the_reference():
-    stdout, result = run_quick("train_throughput")
+    stdout, result = run_quick("train_throughput", "--variants", "bf16")
     loops = {row["loop"]: row for row in result["results"]}
     reference, with_our_threads = "reference mlp (tutorial loop)", "reference mlp, condgan's thread setting"
-    assert set(loops) == {"condgan mlp", "condgan dcgan", reference, with_our_threads}
+    bf16 = "condgan mlp, train.precision=bf16"
+    assert set(loops) == {"condgan mlp", "condgan dcgan", reference, with_our_threads, bf16}
+    assert loops[bf16]["flops_per_step"] == loops["condgan mlp"]["flops_per_step"]  # the same model, other precision
     assert loops[reference]["ratio_to_reference"] == 1.0
     # each loop ran in its own process: the reference with no wait policy, the others with condgan's
     assert loops[reference]["openmp_wait_variables"] == {}
-    for name in (with_our_threads, "condgan mlp", "condgan dcgan"):
+    for name in (with_our_threads, "condgan mlp", "condgan dcgan", bf16):
         assert loops[name]["openmp_wait_variables"] == CONDGAN_WAIT
     peak = result["matmul"]["flops_per_second"]
     for row in loops.values():  # the share of the peak is the arithmetic it says (a busy machine can push it past 1)
@@ -47,6 +49,12 @@ def test_train_throughput_measures_condgan_beside_the_reference():
     # the tutorial loop computes D's weight gradients in G's step too: more FLOPs for the same model
     assert loops["reference mlp (tutorial loop)"]["flops_per_step"] > loops["condgan mlp"]["flops_per_step"]
     assert "x reference" in stdout
+
+
+def test_train_throughput_refuses_an_unknown_variant():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "train_throughput.py"), "--quick", "--variants", "fp8"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "unknown variant(s) fp8; valid: compile, bf16" in done.stderr
 
 
 @pytest.mark.slow
@@ -98,6 +106,10 @@ def test_profile_step_splits_the_step_into_its_parts():
         floor = profile["floor"]
         assert floor["dense_kernels"] > 0 and floor["dense_replay_ms"] > 0 and floor["optimizer_replay_ms"] > 0
         assert floor["other_ops_ms"] >= 0 and floor["step_ms_unprofiled"] > 0
+        assert floor["kernels"] > floor["dense_kernels"] and floor["all_kernels_replay_ms"] > 0
+        assert floor["autograd_and_python_ms"] == pytest.approx(
+            max(0.0, floor["step_ms_unprofiled"] - floor["all_kernels_replay_ms"])
+        )
     assert profiles["mlp"]["floor"]["dense_kernels"] == 33  # 13 forward + 20 backward products (D once over real+fake)
     assert "replayed" in stdout
 
