@@ -247,7 +247,6 @@ def load_generator(
 
         if precision != "fp32":
             raise CondganError(f"precision {precision!r} is for class-conditional runs; {run} translates in fp32")
-
         return load_translator(run_dir, device, use_ema)
     module = build_generator(config)
     load_module_weights(module, generator_weights_path(run_dir, use_ema))

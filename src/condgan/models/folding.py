@@ -5,10 +5,10 @@ batch norm is such a map for each class. For images of one class both fold into 
 layer before them, conv(x, W) * scale + shift = conv(x, W * scale) + shift, and a one-hot label
 concatenated to z folds into the first layer's bias. What is left is the matrix products and
 convolutions with their activations: no normalisation pass and no per-sample scale and shift over
-the activations, which took two thirds of the dcgan generator's sampling time.
+the activations, which with the ReLU took two thirds of the dcgan generator's bf16 sampling time.
 
 `generate.ClassConditionalGenerator` samples each class with its folded network. The folded
-networks give the module's own eval-mode images up to float rounding (tests/test_models_cgan.py).
+networks give the module's own eval-mode images up to float rounding (tests/test_folding.py).
 On the CPU each layer's ReLU runs inside its oneDNN matrix product or convolution (`WithReLU`).
 """
 
