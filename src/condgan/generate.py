@@ -113,7 +113,7 @@ class ClassConditionalGenerator:
         # images per forward pass: a conv generator's activations stay in the CPU's caches at 128
         # (2x the images/s of 1,024 at a time, benchmarks/sample_throughput.py); big batches elsewhere
         self.chunk = 128 if convolutional and device.type == "cpu" else 1024
-        self.precision, self.dtype = precision, PRECISIONS[precision]
+        self.dtype = PRECISIONS[precision]
         self._folded: dict[int | None, nn.Module] = {}
         self._folded_version: tuple = ()
         self.config = config
@@ -124,15 +124,9 @@ class ClassConditionalGenerator:
         self.image_size = config.data.image_size
         self.channels = config.data.channels
 
-    def folded(self, label: int | None) -> nn.Module | None:
-        """Class `label`'s folded network in this generator's precision (None if the module has no
-        `fold_class`); refolded when the module's weights or statistics have changed since."""
-        if not hasattr(self.module, "fold_class"):
-            return None
-        state = list(self.module.parameters()) + list(self.module.buffers())
-        version = tuple((t.data_ptr(), t._version) for t in state)  # in-place updates bump _version
-        if version != self._folded_version:
-            self._folded, self._folded_version = {}, version
+    def folded(self, label: int | None) -> nn.Module:
+        """Class `label`'s folded network (the module's `fold_class`) in this generator's precision,
+        folded once and kept until the module's weights or statistics change (`_drop_stale_folds`)."""
         if label not in self._folded:
             network = self.module.fold_class(label)
             self._folded[label] = network.to(self.device, self.dtype, memory_format=torch.channels_last)
@@ -167,6 +161,7 @@ class ClassConditionalGenerator:
         out = torch.zeros(z.shape[0], self.channels, self.image_size, self.image_size)
         rest = torch.arange(z.shape[0])
         if hasattr(self.module, "fold_class") and (labels is None or not labels.is_floating_point()):
+            self._drop_stale_folds()
             groups = [(None, rest)] if labels is None else self._class_groups(labels)
             for label, rows in groups:
                 if len(rows) < FOLD_MIN_IMAGES:
@@ -183,6 +178,14 @@ class ClassConditionalGenerator:
                 chunk_labels = labels[chunk].to(self.device) if labels is not None else None
                 out[chunk] = self.module(z[chunk].to(self.device), chunk_labels).float().cpu()
         return out
+
+    def _drop_stale_folds(self) -> None:
+        """Forget the folded networks if the module's weights or statistics changed since they were
+        made (an optimizer step or load_state_dict updates them in place, which bumps `_version`)."""
+        state = [*self.module.parameters(), *self.module.buffers()]
+        version = tuple((t.data_ptr(), t._version) for t in state)
+        if version != self._folded_version:
+            self._folded, self._folded_version = {}, version
 
     @staticmethod
     def _class_groups(labels: torch.Tensor) -> list[tuple[int, torch.Tensor]]:

@@ -96,9 +96,10 @@ class WithReLU(nn.Module):
     """relu(layer(x)) for an nn.Linear, nn.Conv2d or nn.ConvTranspose2d, inference only.
 
     On the CPU, without autograd, in bfloat16, the ReLU runs as a post-op of oneDNN's kernel while
-    the output is still in cache, instead of in a second pass over memory: 0.3-0.4 ms of 1.5 per
-    transposed convolution of a dcgan class batch. Elsewhere relu_(layer(x)): in float32 the fused
-    kernel made the dcgan's first transposed convolution 3x slower (28.9 against 9.8 ms)."""
+    the output is still in cache, instead of in a second pass over memory (ad-hoc timing: 0.3-0.4 ms
+    of 1.5 per transposed convolution of a dcgan class batch). Elsewhere relu_(layer(x)): in float32
+    the fused kernel made the dcgan's first transposed convolution 3x slower (ad-hoc: 28.9 ms
+    against 9.8)."""
 
     def __init__(self, layer: nn.Module):
         super().__init__()
