@@ -62,13 +62,15 @@ def test_train_then_resume_through_the_cli(tmp_path):
 @pytest.mark.parametrize(
     "args, message",
     [
-        (["train", "--data", "nope", "--steps", "1"], "unknown dataset 'nope'; valid choices: fashion-mnist"),
-        (["train", "--model", "gpt", "--data", "digits", "--steps", "1"], "unknown generator 'gpt'; valid choices"),
+        (["train", "--data", "nope", "--steps", "1"], "data.name must be one of fashion-mnist, mnist"),
+        (["train", "--model", "gpt", "--data", "digits", "--steps", "1"], "model.generator must be one of mlp, dcgan"),
         (
             ["train", "--loss", "l3", "--data", "digits", "--model", "mlp", "--steps", "1"],
-            "unknown loss 'l3'; valid choices",
+            "loss.kind must be one of bce, lsgan",
         ),
         (["train", "--set", "train.nope=1"], "unknown config key 'train.nope'; valid keys in train"),
+        (["train", "--data", "digits", "--set", "train.batch_size=0"], "train.batch_size must be >= 1, got 0"),
+        (["train", "--data", "digits", "--set", "train.d_steps=0"], "train.d_steps must be >= 1, got 0"),
         (["train", "--resume", "/nonexistent/run"], "not a run directory"),
         (["sample", "/nonexistent/run", "--grid", "g.png"], "run directory /nonexistent/run does not exist"),
     ],
@@ -79,6 +81,29 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, args, message):
     assert message in result.stderr
     assert "Traceback" not in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1
+    assert not list(tmp_path.iterdir()), "nothing may be left behind"
+
+
+@pytest.mark.parametrize(
+    "override, message",
+    [
+        ("train.batch_size=0", "train.batch_size must be >= 1, got 0"),
+        ("train.batch_size=-5", "train.batch_size must be >= 1, got -5"),
+        ("train.d_steps=0", "train.d_steps must be >= 1, got 0"),
+        ("train.lr=-1", "train.lr must be > 0, got -1.0"),
+        ("train.steps=-3", "train.steps must be >= 0, got -3"),
+        ("train.ema_decay=1.5", "train.ema_decay must be in [0, 1), got 1.5"),
+        ("model.z_dim=0", "model.z_dim must be >= 1, got 0"),
+        ("train.log_every=0", "train.log_every must be >= 1, got 0"),
+        ("loss.kind=l3", "loss.kind must be one of bce, lsgan, hinge, wgan-gp, got 'l3'"),
+        ("train.precision=fp8", "train.precision must be one of auto, fp32, bf16, fp16, got 'fp8'"),
+    ],
+)
+def test_bad_config_values_through_the_cli(tmp_path, monkeypatch, capsys, override, message):
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--data", "digits", "--steps", "5", "--no-progress", "--set", override]) == 2
+    err = capsys.readouterr().err
+    assert err == f"condgan: error: {message}\n"
     assert not list(tmp_path.iterdir()), "nothing may be left behind"
 
 

@@ -177,7 +177,7 @@ def test_eval_callback_trains_a_missing_evaluator_without_changing_training(tmp_
 
 
 def test_eval_config_errors(tmp_path):
-    with pytest.raises(ConfigError, match=r"train.keep_best is 'psnr'; valid: '' \(off\), fid, accuracy"):
+    with pytest.raises(ConfigError, match=r"train.keep_best must be one of '', fid, accuracy, got 'psnr'"):
         train(tiny_config("train.steps=5", "train.eval_every=5", "train.keep_best=psnr"), out=tmp_path / "a",
               progress=False, log=_quiet)  # fmt: skip
     with pytest.raises(ConfigError, match="keep_best=accuracy needs class labels; this run is unconditional"):

@@ -1,3 +1,5 @@
+import dataclasses
+
 import pytest
 import torch
 
@@ -91,12 +93,17 @@ def test_seeded_output_slice_is_stable():
 
 
 def test_unknown_names_list_the_choices():
-    for override, message in [
-        ("model.generator=resnet9", "unknown generator 'resnet9'; valid choices: mlp, dcgan"),
-        ("model.discriminator=big", "unknown discriminator 'big'; valid choices: mlp, dcgan"),
-        ("model.conditioning=film", "unknown conditioning 'film'; valid choices: concat, projection, acgan"),
+    """The config refuses an unknown name when it is built; the registries again for a config built directly."""
+    base = ["data.image_size=28", "data.channels=1", "model.num_classes=10"]
+    for key, name, message in [
+        ("generator", "resnet9", "unknown generator 'resnet9'; valid choices: mlp, dcgan"),
+        ("discriminator", "big", "unknown discriminator 'big'; valid choices: mlp, dcgan"),
+        ("conditioning", "film", "unknown conditioning 'film'; valid choices: concat, projection, acgan"),
     ]:
-        config = load_config(overrides=["data.image_size=28", "data.channels=1", "model.num_classes=10", override])
+        with pytest.raises(ConfigError, match=f"model.{key} must be one of .*, got '{name}'"):
+            load_config(overrides=[*base, f"model.{key}={name}"])
+        config = load_config(overrides=base)
+        config = dataclasses.replace(config, model=dataclasses.replace(config.model, **{key: name}))
         with pytest.raises(ConfigError, match=message):
             build_generator(config)
             build_discriminator(config)

@@ -159,5 +159,5 @@ def test_the_ema_updates_every_k_steps_with_decay_to_the_k():
 
 
 def test_ema_every_below_one_is_an_error(tmp_path):
-    with pytest.raises(ConfigError, match=r"train.ema_every must be a whole number >= 1"):
+    with pytest.raises(ConfigError, match=r"train.ema_every must be >= 1, got 0"):
         train(tiny_config("train.steps=1", "train.ema_every=0"), out=tmp_path / "r", **QUIET)

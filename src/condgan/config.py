@@ -3,13 +3,24 @@
 Defaults live here; YAML files hold only overrides; `--set section.key=value` overrides those.
 An unknown key is an error that lists the valid ones. The resolved tree is saved as
 `config.json` in every run directory and is enough to rebuild every model.
+
+Every key carries its allowed values beside its default (`_key(default, check)`, the check in the
+field's metadata); `from_dict` checks each value it is given, so a bad `--set` or YAML value is a
+one-line ConfigError ("train.batch_size must be >= 1, got 0") before anything runs. Checks that
+involve two keys or the data (a dcgan image size, pix2pix's losses) stay where those are known.
+No validation library (pydantic, attrs): the tree stays plain frozen dataclasses, the checks
+are a few small functions, and the errors keep the project's one-line form.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import importlib
 import json
+import math
+import re
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,93 +29,197 @@ import yaml
 
 from condgan.errors import ConfigError
 
+# ----------------------------------------------------------------------------- what each key allows
+# A check takes a value (already of the field's type) and returns None when it is allowed, else
+# the words for what is allowed: "{key} must be {words}, got {value!r}".
+Check = Callable[[Any], "str | None"]
+
+
+def _key(default: Any, check: Check) -> Any:
+    """A dataclass field with its default and its check."""
+    return field(default=default, metadata={"check": check})
+
+
+def _number_ok(value: Any) -> bool:
+    return not isinstance(value, float) or math.isfinite(value)
+
+
+def _bound(number: float) -> str:
+    return str(int(number)) if float(number).is_integer() else str(number)  # 0.0 -> "0", 0.5 -> "0.5"
+
+
+def at_least(low: float) -> Check:
+    return lambda value: None if _number_ok(value) and value >= low else f">= {_bound(low)}"
+
+
+def above(low: float) -> Check:
+    return lambda value: None if _number_ok(value) and value > low else f"> {_bound(low)}"
+
+
+def between(low: float, high: float, *, high_open: bool = False) -> Check:
+    """low <= value <= high, or < high with `high_open`."""
+    words = f"in [{_bound(low)}, {_bound(high)}{')' if high_open else ']'}"
+    return lambda value: None if low <= value and (value < high if high_open else value <= high) else words
+
+
+def zero_or_at_least(low: int, zero_means: str) -> Check:
+    return lambda value: None if value == 0 or value >= low else f"0 ({zero_means}) or >= {low}"
+
+
+def _names(values) -> str:
+    return ", ".join(repr(v) if v == "" else str(v) for v in values)
+
+
+def one_of(*choices: Any) -> Check:
+    return lambda value: None if value in choices else f"one of {_names(choices)}"
+
+
+def from_registries(*registries: str, extra: tuple[str, ...] = ()) -> Check:
+    """One of the names in the registries given as 'module:ATTRIBUTE' (plus `extra`). They are
+    imported when a value is checked: the registry modules import this one, so importing them at
+    the top of this module would be a circle."""
+
+    def check(value: Any) -> str | None:
+        choices = [*extra]
+        for registry in registries:
+            module, attribute = registry.split(":")
+            choices += [name for name in getattr(importlib.import_module(module), attribute) if name not in choices]
+        return None if value in choices else f"one of {_names(choices)}"
+
+    return check
+
+
+def _dataset_name(value: str) -> str | None:
+    """A named set (data/datasets.py), folder:PATH, pix2pix's aligned:DIR or pairs:DIR, or '' (none: a run
+    imported from another program keeps the name of no set)."""
+    from condgan.data.datasets import DATASETS
+    from condgan.data.pair_files import KINDS
+
+    prefix, _, path = value.partition(":")
+    if not value or value in DATASETS or (prefix in ("folder", *KINDS) and path):
+        return None
+    return f"one of {', '.join([*DATASETS, 'folder:PATH', *(kind + ':DIR' for kind in KINDS)])} or ''"
+
+
+def _device(value: str) -> str | None:
+    ok = value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", value)
+    return None if ok else "auto, cpu, cuda or cuda:N"
+
+
+def _class_names(value: tuple[str, ...]) -> str | None:
+    ok = all(value) and len(set(value)) == len(value)
+    return None if ok else "a list of distinct, non-empty names"
+
+
+BOOL: Check = lambda value: None  # noqa: E731 (true | false: the type check says it)
+_generator_name = from_registries("condgan.models:GENERATORS", "condgan.models.pix2pix:TRANSLATION_GENERATORS")
+_discriminator_name = from_registries("condgan.models:DISCRIMINATORS", "condgan.models.pix2pix:PAIR_DISCRIMINATORS")
+
 
 @dataclass(frozen=True)
 class DataConfig:
-    name: str = "fashion-mnist"  # fashion-mnist | mnist | kmnist | digits | cifar10 | folder:PATH
-    image_size: int = 0  # 0 = the dataset's own size
-    channels: int = 0  # 0 = the dataset's own (1 grayscale, 3 RGB)
-    download: bool = True  # fetch a named set when it is not on the machine
-    fallback: str = ""  # dataset to use when `name` cannot be had offline (make demo: digits)
-    class_names: tuple[str, ...] = ()  # resolved from the dataset when training starts
+    name: str = _key("fashion-mnist", _dataset_name)  # fashion-mnist | mnist | kmnist | digits | cifar10 | folder:PATH
+    image_size: int = _key(0, at_least(0))  # 0 = the dataset's own size
+    channels: int = _key(0, at_least(0))  # 0 = the dataset's own (1 grayscale, 3 RGB)
+    download: bool = _key(True, BOOL)  # fetch a named set when it is not on the machine
+    fallback: str = _key("", _dataset_name)  # dataset to use when `name` cannot be had offline (make demo: digits)
+    class_names: tuple[str, ...] = _key((), _class_names)  # resolved from the dataset when training starts
     # pix2pix (data.name aligned:DIR | pairs:DIR); `image_size` and `channels` describe the target image
-    direction: str = "AtoB"  # aligned:DIR: AtoB = the left half is the input, BtoA = the right half
-    source_channels: int = 0  # channels of the input image; 0 = from the data
-    load_size: int = 0  # jitter: resize pairs to this, random-crop image_size (0 = image_size*286/256, the paper's)
-    flip: bool = True  # jitter: random horizontal flip, the same for both images of a pair
+    # aligned:DIR: AtoB = the left half is the input, BtoA = the right half
+    direction: str = _key("AtoB", one_of("AtoB", "BtoA"))
+    source_channels: int = _key(0, at_least(0))  # channels of the input image; 0 = from the data
+    # jitter: resize pairs to this, random-crop image_size (0 = image_size*286/256, the paper's)
+    load_size: int = _key(0, at_least(0))
+    flip: bool = _key(True, BOOL)  # jitter: random horizontal flip, the same for both images of a pair
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    generator: str = "dcgan"  # mlp | dcgan | unet | resnet (pix2pix)
-    discriminator: str = "dcgan"  # mlp | dcgan | patchgan | pixel (pix2pix)
-    conditioning: str = "projection"  # concat | projection | acgan (ignored when num_classes == 0)
-    num_classes: int = -1  # -1 = from the dataset; 0 = unconditional (vanilla GAN)
-    z_dim: int = 64
-    g_width: int = 32  # channels of the generator's last hidden layer (doubles going up)
-    d_width: int = 32  # channels of the discriminator's first layer (doubles going down)
-    conditional_bn: bool = True  # dcgan G: class-conditional batch norm (else one-hot concat to z)
-    spectral_norm: bool = False  # dcgan D
-    dropout: float = 0.0  # D dropout (mlp's classic value is 0.4)
+    generator: str = _key("dcgan", _generator_name)  # mlp | dcgan | unet | resnet (pix2pix)
+    discriminator: str = _key("dcgan", _discriminator_name)  # mlp | dcgan | patchgan | pixel (pix2pix)
+    # concat | projection | acgan (ignored when num_classes == 0)
+    conditioning: str = _key("projection", from_registries("condgan.models.layers:CONDITIONINGS"))
+    num_classes: int = _key(-1, at_least(-1))  # -1 = from the dataset; 0 = unconditional (vanilla GAN)
+    z_dim: int = _key(64, at_least(1))
+    g_width: int = _key(32, at_least(1))  # channels of the generator's last hidden layer (doubles going up)
+    d_width: int = _key(32, at_least(1))  # channels of the discriminator's first layer (doubles going down)
+    conditional_bn: bool = _key(True, BOOL)  # dcgan G: class-conditional batch norm (else one-hot concat to z)
+    spectral_norm: bool = _key(False, BOOL)  # dcgan D
+    dropout: float = _key(0.0, between(0, 1, high_open=True))  # D dropout (mlp's classic value is 0.4)
     # pix2pix networks (g_width/d_width are their ngf/ndf)
-    norm: str = "batch"  # unet | resnet | patchgan | pixel: batch | instance | none
-    unet_downs: int = 0  # unet: down-samplings; 0 = from the image size (8 for 256 px, 7 for 128, 5 for 32)
-    resnet_blocks: int = 9  # resnet: residual blocks (6 or 9 in the reference)
-    n_layers: int = 3  # patchgan: stride-2 layers (3 = the 70x70 PatchGAN)
-    g_dropout: bool = True  # unet | resnet: dropout 0.5 in G, pix2pix's only noise source
+    # unet | resnet | patchgan | pixel: batch | instance | none
+    norm: str = _key("batch", from_registries("condgan.models.norms:NORMS"))
+    # unet: down-samplings; 0 = from the image size (8 for 256 px, 7 for 128, 5 for 32)
+    unet_downs: int = _key(0, zero_or_at_least(2, "from the image size"))
+    resnet_blocks: int = _key(9, at_least(0))  # resnet: residual blocks (6 or 9 in the reference)
+    n_layers: int = _key(3, at_least(1))  # patchgan: stride-2 layers (3 = the 70x70 PatchGAN)
+    g_dropout: bool = _key(True, BOOL)  # unet | resnet: dropout 0.5 in G, pix2pix's only noise source
 
 
 @dataclass(frozen=True)
 class LossConfig:
-    kind: str = "bce"  # bce | lsgan | hinge | wgan-gp
-    r1_gamma: float = 0.0  # R1 penalty weight on real data (0 = off)
-    gp_weight: float = 10.0  # gradient-penalty weight for wgan-gp
-    aux_weight: float = 1.0  # acgan: weight of the auxiliary classification loss
-    aux_on_fake: bool = False  # acgan: also train D's classifier on generated images (Odena et al.); off = real only
-    l1_weight: float = 100.0  # pix2pix: lambda, the weight of L1(G(x), y) in G's loss
-    gan_weight: float = 1.0  # pix2pix: weight of the adversarial term in G's loss; 0 = L1-only baseline (no D)
-    mismatch_weight: float = 0.0  # pix2pix: weight of D's (x, real y of another item) fake term; 1 = Reed et al.
+    kind: str = _key("bce", from_registries("condgan.losses:LOSSES"))  # bce | lsgan | hinge | wgan-gp
+    r1_gamma: float = _key(0.0, at_least(0))  # R1 penalty weight on real data (0 = off)
+    gp_weight: float = _key(10.0, at_least(0))  # gradient-penalty weight for wgan-gp
+    aux_weight: float = _key(1.0, at_least(0))  # acgan: weight of the auxiliary classification loss
+    # acgan: also train D's classifier on generated images (Odena et al.); off = real only
+    aux_on_fake: bool = _key(False, BOOL)
+    l1_weight: float = _key(100.0, at_least(0))  # pix2pix: lambda, the weight of L1(G(x), y) in G's loss
+    # pix2pix: weight of the adversarial term in G's loss; 0 = L1-only baseline (no D)
+    gan_weight: float = _key(1.0, at_least(0))
+    # pix2pix: weight of D's (x, real y of another item) fake term; 1 = Reed et al.
+    mismatch_weight: float = _key(0.0, at_least(0))
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    steps: int = 0  # generator steps; 0 = not the budget
-    epochs: float = 0.0  # passes over the training set; 0 = not the budget
-    time_budget: float = 0.0  # seconds of training; 0 = not the budget
-    batch_size: int = 64
-    lr: float = 1.6e-3  # generator learning rate (the default recipe's; the classic 2e-4 in configs/mlp-cgan.yaml)
-    d_lr: float = 0.0  # discriminator learning rate; 0 = same as lr
-    beta1: float = 0.5
-    beta2: float = 0.999
-    d_steps: int = 1  # discriminator steps per generator step
-    ema_decay: float = 0.999  # EMA of the generator's weights, used for sampling (0 = off)
-    ema_every: int = 4  # update the EMA every k generator steps (with decay**k: the same time constant)
-    seed: int = 0
-    device: str = "auto"  # auto | cpu | cuda | cuda:N
-    threads: int = 0  # CPU threads for torch; 0 = leave torch's default
-    log_every: int = 50
-    sample_every: int = 500
-    checkpoint_every: int = 1000
-    keep_checkpoints: int = 2
+    steps: int = _key(0, at_least(0))  # generator steps; 0 = not the budget
+    epochs: float = _key(0.0, at_least(0))  # passes over the training set; 0 = not the budget
+    time_budget: float = _key(0.0, at_least(0))  # seconds of training; 0 = not the budget
+    batch_size: int = _key(64, at_least(1))
+    # generator learning rate (the default recipe's; the classic 2e-4 in configs/mlp-cgan.yaml)
+    lr: float = _key(1.6e-3, above(0))
+    d_lr: float = _key(0.0, at_least(0))  # discriminator learning rate; 0 = same as lr
+    beta1: float = _key(0.5, between(0, 1, high_open=True))
+    beta2: float = _key(0.999, between(0, 1, high_open=True))
+    d_steps: int = _key(1, at_least(1))  # discriminator steps per generator step
+    # EMA of the generator's weights, used for sampling (0 = off)
+    ema_decay: float = _key(0.999, between(0, 1, high_open=True))
+    # update the EMA every k generator steps (with decay**k: the same time constant)
+    ema_every: int = _key(4, at_least(1))
+    seed: int = _key(0, between(0, 2**32 - 1))
+    device: str = _key("auto", _device)  # auto | cpu | cuda | cuda:N
+    threads: int = _key(0, at_least(0))  # CPU threads for torch; 0 = leave torch's default
+    log_every: int = _key(50, at_least(1))
+    sample_every: int = _key(500, at_least(0))
+    checkpoint_every: int = _key(1000, at_least(0))
+    keep_checkpoints: int = _key(2, at_least(1))
     # quick evaluation during training (eval_callback.py): logged to metrics.jsonl as eval_accuracy, eval_fid
-    eval_every: int = 0  # generator steps between quick evals; 0 = off
-    eval_samples: int = 2000  # generated images per quick eval (balanced over classes)
-    keep_best: str = ""  # "" | fid | accuracy: keep the best weights by this metric in run/best/
-    lr_decay: str = "none"  # none | linear: constant, then linearly to zero at the end of the budget
-    lr_decay_start: float = 0.5  # fraction of the budget (steps, else time) where lr_decay starts
+    eval_every: int = _key(0, at_least(0))  # generator steps between quick evals; 0 = off
+    eval_samples: int = _key(2000, at_least(1))  # generated images per quick eval (balanced over classes)
+    # "" | fid | accuracy: keep the best weights by this metric in run/best/
+    keep_best: str = _key("", from_registries("condgan.eval_callback:KEEP_BEST", extra=("",)))
+    # none | linear: constant, then linearly to zero at the end of the budget
+    lr_decay: str = _key("none", from_registries("condgan.trainer:LR_DECAYS"))
+    # fraction of the budget (steps, else time) where lr_decay starts
+    lr_decay_start: float = _key(0.5, between(0, 1, high_open=True))
     # speed (see acceleration.py) and scale (see distributed.py; batch_size is per process under torchrun)
-    precision: str = "auto"  # auto (GPU: bf16 where supported, else fp16 + grad scaler; CPU: fp32) | fp32 | bf16 | fp16
-    channels_last: bool = True  # NHWC memory order for models and image batches (dcgan: ~1.5x faster on CPU too)
-    compile: bool = False  # torch.compile the generator and discriminator
-    sync_batchnorm: bool = False  # under torchrun: batch-norm statistics over the global batch
-    dist_timeout: float = 600.0  # seconds a process waits for the others before failing (a dead or stuck rank)
+    # auto (GPU: bf16 where supported, else fp16 + grad scaler; CPU: fp32) | fp32 | bf16 | fp16
+    precision: str = _key("auto", from_registries("condgan.acceleration:PRECISIONS"))
+    # NHWC memory order for models and image batches (dcgan: ~1.5x faster on CPU too)
+    channels_last: bool = _key(True, BOOL)
+    compile: bool = _key(False, BOOL)  # torch.compile the generator and discriminator
+    sync_batchnorm: bool = _key(False, BOOL)  # under torchrun: batch-norm statistics over the global batch
+    # seconds a process waits for the others before failing (a dead or stuck rank)
+    dist_timeout: float = _key(600.0, above(0))
     # faults
-    skip_nonfinite: int = 0  # steps with a NaN/inf loss that may be skipped (no update) before stopping; 0 = stop
+    # steps with a NaN/inf loss that may be skipped (no update) before stopping; 0 = stop
+    skip_nonfinite: int = _key(0, at_least(0))
 
 
 @dataclass(frozen=True)
 class Config:
-    task: str = "cgan"  # cgan | pix2pix
+    task: str = _key("cgan", from_registries("condgan.tasks:TASKS"))  # cgan | pix2pix
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -176,8 +291,17 @@ def _build(cls: type, data: Any, where: str) -> Any:
         if dataclasses.is_dataclass(hint):
             kwargs[key] = _build(hint, value, path)
         else:
-            kwargs[key] = _coerce(value, hint, path)
+            kwargs[key] = _checked(_coerce(value, hint, path), fields[key], path)
     return cls(**kwargs)
+
+
+def _checked(value: Any, spec: dataclasses.Field, where: str) -> Any:
+    """The value if the field's check allows it, else a one-line ConfigError naming what is allowed."""
+    check = spec.metadata.get("check")
+    allowed = check(value) if check is not None else None
+    if allowed is not None:
+        raise ConfigError(f"{where} must be {allowed}, got {value!r}")
+    return value
 
 
 def from_dict(data: dict[str, Any]) -> Config:

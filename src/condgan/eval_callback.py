@@ -85,8 +85,6 @@ class EvalCallback:
             raise ConfigError(f"train.eval_every is for cgan runs, this one is {config.task!r}; set it to 0")
         if t.eval_every < 1:
             raise ConfigError(f"train.eval_every is {t.eval_every}; use a positive number of steps (0 turns it off)")
-        if t.keep_best not in ("", *KEEP_BEST):
-            raise ConfigError(f"train.keep_best is {t.keep_best!r}; valid: '' (off), {', '.join(KEEP_BEST)}")
         if t.keep_best == "accuracy" and not config.model.num_classes:
             raise ConfigError("train.keep_best=accuracy needs class labels; this run is unconditional, use fid")
         self.every = t.eval_every
