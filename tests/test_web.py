@@ -8,14 +8,18 @@ each tab in test-artifacts/.
 
 from __future__ import annotations
 
+import base64
 import io
 import math
 import os
+import re
 import socket
+import struct
 import subprocess
 import sys
 import time
 import urllib.request
+import zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -172,8 +176,13 @@ def test_bad_inputs_are_one_line_errors(trained_run: Path, tmp_path: Path) -> No
         (lambda: views.sample_grid(generator, "3", 4, -1, 0.0), "seed must be a whole number >= 0"),
         (lambda: views.sample_grid(generator, "3", 4, 0, -1.0), "truncation must be 0"),
         (lambda: views.interpolation(generator, "both", "3", "4", 0, 1, 4), "unknown interpolation mode"),
-        (lambda: views.sketch_image(None), "the sketch pad is empty"),
-        (lambda: views.sketch_image({"composite": Image.new("RGB", (64, 64), "white")}), "the sketch pad is empty"),
+        (lambda: views.drawing_image(""), "the drawing pad is empty"),
+        (lambda: views.drawing_image(data_url(Image.new("RGB", (64, 64), "white"))), "the drawing pad is empty"),
+        (lambda: views.drawing_image(data_url(Image.new("RGBA", (64, 64), (0, 0, 0, 0)))), "the drawing pad is empty"),
+        (lambda: views.drawing_image("data:image/jpeg;base64,AAAA"), "a drawing must be a PNG data URL"),
+        (lambda: views.drawing_image(views.DATA_URL_PREFIX + "%%%"), "not valid base64"),
+        (lambda: views.drawing_image(views.DATA_URL_PREFIX + "A" * (views.MAX_DRAWING_CHARS + 4)),
+         "at most 4,194,304 are taken"),
         (lambda: views.upload_image(None), "no file uploaded"),
     ):
         with pytest.raises(CondganError, match=message):
@@ -183,18 +192,108 @@ def test_bad_inputs_are_one_line_errors(trained_run: Path, tmp_path: Path) -> No
         views.upload_image(tmp_path / "notes.png")
 
 
+def data_url(image: Image.Image) -> str:
+    """An image as the drawing pad sends it: a PNG data URL."""
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return views.DATA_URL_PREFIX + base64.b64encode(buffer.getvalue()).decode()
+
+
+def png_declaring(width: int, height: int) -> bytes:
+    """A tiny valid PNG header that declares width x height (a decompression bomb's shape), one IDAT of a row."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit grayscale
+    rows = chunk(b"IDAT", zlib.compress(b"\0" * 64))
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + rows + chunk(b"IEND", b"")
+
+
+@pytest.fixture
+def bad_uploads(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, the message the page must show): the four kinds of bad upload."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_declaring(60_000, 60_000))
+    large = tmp_path / "large.png"
+    large.write_bytes(png_declaring(5_000, 5_000))
+    whole = io.BytesIO()
+    views_drawing().save(whole, format="PNG")
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
+    notes = tmp_path / "notes.png"
+    notes.write_text("this is not an image")
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as out:
+        out.write(whole.getvalue())
+        out.truncate(views.MAX_UPLOAD_BYTES + 1)  # a PNG followed by zeros (sparse on disk)
+    return {
+        "bomb": (bomb, "bomb.png declares over 89,478,485 pixels (a decompression bomb?); images up to 4096x4096"),
+        "large": (large, "large.png is 5000x5000 pixels; images up to 4096x4096 are taken"),
+        "truncated": (truncated, "truncated.png is truncated or damaged; upload a PNG or JPEG"),
+        "not an image": (notes, "notes.png is not an image that can be read; upload a PNG or JPEG"),
+        "over the limit": (huge, "huge.png is 20.0 MB; uploads up to 20 MB are taken"),
+    }
+
+
+def views_drawing(name: str = "T-shirt") -> Image.Image:
+    from condgan.web.drawing import render_example
+
+    return render_example(name)
+
+
+def test_bad_uploads_are_one_line_errors(bad_uploads) -> None:
+    for path, message in bad_uploads.values():
+        with pytest.raises(DataError, match="^" + re.escape(message)):
+            views.upload_image(path)
+    with pytest.raises(DataError, match="the drawing is 5000x5000 pixels"):
+        views.drawing_image(views.DATA_URL_PREFIX + base64.b64encode(png_declaring(5_000, 5_000)).decode())
+    good = bad_uploads["bomb"][0].with_name("ok.png")
+    views_drawing().save(good)
+    image, name = views.upload_image(good)
+    assert name == "ok.png" and image.size == (256, 256)
+
+
+def test_image_files_never_serve_a_partial_file(tmp_path: Path) -> None:
+    """Identical outputs requested at once: every read of the returned path sees the whole PNG (Gradio's own
+    cache rewrote the file in place, and a concurrent read got fewer bytes than its Content-Length)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from condgan.web.app import ImageFiles
+
+    files = ImageFiles(tmp_path / "cache", max_age=3600)
+    image = Image.fromarray(np.random.default_rng(0).integers(0, 256, (512, 512, 3), dtype=np.uint8))
+    expected = len(Path(files.put(image)).read_bytes())
+
+    def put_and_read(_) -> int:
+        return len(Path(files.put(image)).read_bytes())
+
+    with ThreadPoolExecutor(16) as pool:
+        sizes = list(pool.map(put_and_read, range(200)))
+    assert sizes == [expected] * 200
+    assert [p.name for p in (tmp_path / "cache").iterdir() if p.name.startswith(".")] == []  # no temp file left
+    old = Path(files.put(Image.new("L", (8, 8))))
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    assert files.sweep() == 1 and not old.exists() and Path(files.put(image)).exists()
+
+
 @pytest.mark.slow
 def test_translation_of_a_drawing(pix2pix_run: Path) -> None:
     translator = load_generator(pix2pix_run)
-    with pytest.raises(DataError, match="is 64x16; this model translates square images .32x32.; crop it"):
-        views.translate_image(translator, Image.new("L", (64, 16), 255), "wide.png")
     drawing = Image.new("RGBA", (256, 256), (0, 0, 0, 0))  # transparent, as a canvas layer: counts as white
     drawing.paste((0, 0, 0, 255), (60, 60, 196, 76))
     seen, output = views.translate_image(translator, drawing, "the drawing")
-    source = np.asarray(seen)[::8, ::8]  # (32, 32): shown 8x, nearest
-    assert seen.size == output.size == (256, 256) and source.max() == 255 and source.min() < 64
-    (expected,) = translator.translate_images([source[None]], ["x"])
-    assert np.array_equal(np.asarray(output)[::8, ::8], expected[0]) and np.asarray(output).std() > 20
+    source = translator.fit_input(drawing, "the drawing")  # (1, 32, 32): what `condgan translate` sends
+    assert seen.size == (256, 256) and np.array_equal(np.asarray(seen)[::8, ::8], source[0])
+    assert source[0].max() == 255 and source[0].min() < 64  # the stroke reached the model
+    (expected,) = translator.translate_images([source], ["x"])
+    shown = Image.fromarray(expected[0]).resize((384, 384), Image.LANCZOS)
+    assert output.size == (384, 384) and np.array_equal(np.asarray(output), np.asarray(shown))
+    assert np.asarray(output).std() > 20
+    wide = Image.new("L", (512, 128), 255)  # not square: padded with its background, not refused
+    wide.paste(0, (100, 60, 400, 68))
+    seen_wide, _ = views.translate_image(translator, wide, "wide.png")
+    assert seen_wide.size == (256, 256)
 
 
 @pytest.mark.slow

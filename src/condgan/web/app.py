@@ -11,12 +11,18 @@ Errors appear in the page's status line under the button that caused them, never
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
+import tempfile
+import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 
 from condgan.errors import CondganError
 from condgan.web import views
+from condgan.web.drawing import drawing_pad
 
 OFFLINE_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",  # no usage reports, no version check
@@ -24,8 +30,6 @@ OFFLINE_ENV = {
     "HF_HUB_DISABLE_TELEMETRY": "1",
     "GRADIO_SHARE": "False",
 }
-BRUSH_SIZE = 6  # sketch-pad brush radius in canvas pixels: a line ~1.5 px wide at 32 px
-CANVAS = 256  # the sketch pad is CANVAS x CANVAS, downscaled to the model's size
 CSS = "#status-generate, #status-interpolate, #status-translate, #status-explore {min-height: 1.5em}"
 
 
@@ -39,8 +43,9 @@ def _import_gradio():
     return gr
 
 
-def _shown(function: Callable, outputs: int) -> Callable:
-    """Wrap a view so that a CondganError becomes an empty output and the message in the status line."""
+def _shown(function: Callable, outputs: int, files: ImageFiles) -> Callable:
+    """Wrap a view: its PIL images become files in `files`; a CondganError becomes empty outputs and the
+    message in the status line (the last output)."""
 
     def run(*args):
         try:
@@ -50,14 +55,64 @@ def _shown(function: Callable, outputs: int) -> Callable:
         except Exception as exc:  # a bug, not a user error: the traceback goes to the server's log, a line to the page
             traceback.print_exc()
             return (*([None] * outputs), f"**Internal error** ({type(exc).__name__}: {exc}); see the server's log")
-        return result
+        return tuple(files.put(item) if hasattr(item, "save") else item for item in result)
 
     return run
 
 
-def build_app(models: views.LoadedModels):
-    """The Gradio Blocks of the demo for these models (not launched)."""
+class ImageFiles:
+    """The PNG files the page shows, each written once under a name made from its bytes.
+
+    Gradio's own cache writes a returned PIL image to a path named by its content with a plain
+    overwrite, so two identical requests at once rewrite a file while it is being sent (a response
+    shorter than its Content-Length). Here a file is written under a temporary name and renamed into
+    place, so a name only ever holds its complete bytes; files not shown for `max_age` seconds are removed.
+    """
+
+    def __init__(self, root: Path, max_age: float = 3600.0, sweep_every: float = 60.0):
+        self.root, self.max_age, self.sweep_every = Path(root), max_age, sweep_every
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._last_sweep = time.monotonic()
+
+    def put(self, image) -> str:
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        data = buffer.getvalue()
+        path = self.root / f"{hashlib.sha256(data).hexdigest()[:40]}.png"
+        if path.exists():
+            os.utime(path)  # shown again: not old
+        else:
+            handle, temporary = tempfile.mkstemp(prefix=".", suffix=".tmp", dir=self.root)
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+            os.replace(temporary, path)
+        if time.monotonic() - self._last_sweep > self.sweep_every:
+            self.sweep()
+        return str(path)
+
+    def sweep(self) -> int:
+        """Remove files older than max_age; returns how many."""
+        self._last_sweep = time.monotonic()
+        cutoff, removed = time.time() - self.max_age, 0
+        for path in self.root.glob("*.png"):
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed += 1
+            except FileNotFoundError:  # another request removed or replaced it
+                pass
+        return removed
+
+
+def build_app(models: views.LoadedModels, files: ImageFiles | None = None):
+    """The Gradio Blocks of the demo for these models (not launched).
+
+    Its API (gradio_client, or the page's "Use via API" link): /generate, /interpolate, /translate (an
+    image file), /translate_drawing (a PNG data URL, as the drawing pad sends it) and /explore."""
     gr = _import_gradio()
+    from gradio.utils import get_upload_folder
+
+    files = files or ImageFiles(Path(get_upload_folder()) / "condgan")
     generators, translators = models.generators, models.translators
     first_generator = next(iter(generators.values()), None)
     first_classes = views.class_choices(first_generator) if first_generator else []
@@ -86,16 +141,21 @@ def build_app(models: views.LoadedModels):
         value_b = classes[1] if len(classes) > 1 else value
         return (gr.Dropdown(choices=classes, value=value), gr.Dropdown(choices=classes, value=value_b))
 
-    def translate_sketch(label, editor_value):
+    def translate_drawing(label, drawing):
         translator = views.pick(translators, label, "pix2pix model")
-        source, output = views.translate_image(translator, views.sketch_image(editor_value), "the drawing")
-        return source, output, f"translated the drawing with {label}"
+        seen, output = views.translate_image(translator, views.drawing_image(drawing), "the drawing")
+        return seen, output, f"translated the drawing with {label}"
 
     def translate_upload(label, path):
         translator = views.pick(translators, label, "pix2pix model")
         image, name = views.upload_image(path)
-        source, output = views.translate_image(translator, image, name)
-        return source, output, f"translated {name} with {label}"
+        seen, output = views.translate_image(translator, image, name)
+        return seen, output, f"translated {name} with {label}"
+
+    def on_translator(label, drawing):
+        if not drawing:  # nothing drawn yet: nothing to redo with the other model
+            return None, None, ""
+        return translate_drawing(label, drawing)
 
     with gr.Blocks(title="condgan demo", analytics_enabled=False) as app:
         gr.Markdown(
@@ -121,7 +181,7 @@ def build_app(models: views.LoadedModels):
                     truncation = gr.Slider(0, 3, value=0, step=0.1, label="truncation (0 = off)", elem_id="gen-trunc")
                     generate_button = gr.Button("Generate", variant="primary", elem_id="generate-button")
                 with gr.Column(scale=2):
-                    grid = gr.Image(label="samples", type="pil", format="png", interactive=False, elem_id="gen-grid")
+                    grid = gr.Image(label="samples", type="filepath", interactive=False, elem_id="gen-grid")
                     status = gr.Markdown(elem_id="status-generate")
             gr.Markdown("### Interpolate")
             with gr.Row():
@@ -134,31 +194,29 @@ def build_app(models: views.LoadedModels):
                     steps = gr.Slider(2, 16, value=8, step=1, label="steps", elem_id="interp-steps")
                     interpolate_button = gr.Button("Interpolate", elem_id="interpolate-button")
                 with gr.Column(scale=2):
-                    strip = gr.Image(label="morph", type="pil", format="png", interactive=False, elem_id="interp-strip")
+                    strip = gr.Image(label="morph", type="filepath", interactive=False, elem_id="interp-strip")
                     interp_status = gr.Markdown(elem_id="status-interpolate")
         with gr.Tab("Translate", id="translate"):
             translator_labels = list(translators)
             if not translators:
                 gr.Markdown("**No pix2pix model loaded**: start the demo with a pix2pix run, e.g. "
-                            "`condgan serve pretrained:edges2fashion` or `condgan serve runs/edges`.",
+                            "`condgan serve pretrained:sketch2fashion` or `condgan serve runs/edges`.",
                             elem_id="no-translator")  # fmt: skip
             translator = gr.Dropdown(translator_labels, value=next(iter(translators), None), label="pix2pix model",
                                      elem_id="tr-model")  # fmt: skip
             with gr.Row():
-                with gr.Column():
-                    sketch = gr.Sketchpad(label="draw (brush: left toolbar)", type="pil", image_mode="RGB",
-                                          canvas_size=(CANVAS, CANVAS), fixed_canvas=True, layers=False,
-                                          transforms=(), brush=gr.Brush(default_size=BRUSH_SIZE, colors=["#000000"],
-                                          color_mode="fixed"), elem_id="sketch")  # fmt: skip
-                    sketch_button = gr.Button("Translate drawing", variant="primary", elem_id="translate-sketch")
-                    upload = gr.File(label="or upload an image (PNG/JPEG)", type="filepath", elem_id="upload")
-                    upload_button = gr.Button("Translate upload", elem_id="translate-upload")
-                with gr.Column():
-                    seen = gr.Image(label="input, as the model sees it", type="pil", format="png", interactive=False,
-                                    elem_id="tr-input")  # fmt: skip
-                with gr.Column():
-                    painted = gr.Image(label="output", type="pil", format="png", interactive=False, elem_id="tr-output")
+                with gr.Column(scale=3):
+                    pad = drawing_pad(gr, elem_id="sketch")
+                with gr.Column(scale=3):
+                    painted = gr.Image(label="output", type="filepath", interactive=False, height=400,
+                                       elem_id="tr-output")  # fmt: skip
                     tr_status = gr.Markdown(elem_id="status-translate")
+                with gr.Column(scale=2):
+                    seen = gr.Image(label="the input as the model sees it", type="filepath", interactive=False,
+                                    height=220, elem_id="tr-input")  # fmt: skip
+                    upload = gr.File(label="or translate an image file (PNG/JPEG)", type="filepath",
+                                     elem_id="upload")  # fmt: skip
+                    upload_button = gr.Button("Translate the file", elem_id="translate-upload")
         with gr.Tab("Explore", id="explore"):
             gr.Markdown(
                 "The latent space of a class-conditional model: a fixed noise vector z per column, one class per "
@@ -170,18 +228,29 @@ def build_app(models: views.LoadedModels):
                 ex_seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="ex-seed")
                 ex_trunc = gr.Slider(0, 3, value=0, step=0.1, label="truncation (0 = off)", elem_id="ex-trunc")
                 explore_button = gr.Button("Show", variant="primary", elem_id="explore-button")
-            latent = gr.Image(label="latent space", type="pil", format="png", interactive=False, elem_id="ex-picture")
+            latent = gr.Image(label="latent space", type="filepath", interactive=False, elem_id="ex-picture")
             ex_status = gr.Markdown(elem_id="status-explore")
 
-        model.change(on_generator, model, [class_a, class_b])
-        generate_button.click(_shown(generate, 1), [model, class_a, count, seed, truncation], [grid, status])
-        interpolate_button.click(_shown(interpolate, 1), [model, mode, class_a, class_b, seed, seed_b, steps,
-                                 truncation], [strip, interp_status])  # fmt: skip
-        sketch_button.click(_shown(translate_sketch, 2), [translator, sketch], [seen, painted, tr_status])
-        upload_button.click(_shown(translate_upload, 2), [translator, upload], [seen, painted, tr_status])
-        explore_button.click(_shown(explore, 1), [ex_model, ex_seed, ex_trunc], [latent, ex_status])
+        # one model call at a time across all events (CPU inference: no thread oversubscription)
+        calls = {"concurrency_id": "model", "concurrency_limit": 1}
+        private = {"api_visibility": "private", "queue": False}
+        model.change(on_generator, model, [class_a, class_b], **private)
+        generate_button.click(_shown(generate, 1, files), [model, class_a, count, seed, truncation], [grid, status],
+                              api_name="generate", **calls)  # fmt: skip
+        interpolate_button.click(_shown(interpolate, 1, files), [model, mode, class_a, class_b, seed, seed_b, steps,
+                                 truncation], [strip, interp_status], api_name="interpolate", **calls)  # fmt: skip
+        pad.change(_shown(translate_drawing, 2, files), [translator, pad], [seen, painted, tr_status],
+                   api_name="translate_drawing", trigger_mode="always_last", show_progress="minimal",
+                   **calls)  # fmt: skip
+        translator.change(_shown(on_translator, 2, files), [translator, pad], [seen, painted, tr_status],
+                          api_visibility="private", **calls)  # fmt: skip
+        upload_button.click(_shown(translate_upload, 2, files), [translator, upload], [seen, painted, tr_status],
+                            api_name="translate", **calls)  # fmt: skip
+        explore_button.click(_shown(explore, 1, files), [ex_model, ex_seed, ex_trunc], [latent, ex_status],
+                             api_name="explore", **calls)  # fmt: skip
         if generators:
-            app.load(_shown(explore, 1), [ex_model, ex_seed, ex_trunc], [latent, ex_status])
+            app.load(_shown(explore, 1, files), [ex_model, ex_seed, ex_trunc], [latent, ex_status],
+                     api_visibility="private", **calls)  # fmt: skip
     return app
 
 
@@ -195,7 +264,7 @@ def serve(runs: list[str], host: str = "127.0.0.1", port: int = 7860, device: st
     models = views.load_models(runs, device)
     app = build_app(models)
     gr = _import_gradio()
-    app.queue(default_concurrency_limit=1)  # one model call at a time: CPU inference, no thread oversubscription
+    app.queue(default_concurrency_limit=1)
     try:
         app.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
                    quiet=True, footer_links=[], max_file_size="20mb", mcp_server=False, pwa=False, ssr_mode=False,

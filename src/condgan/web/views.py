@@ -6,6 +6,10 @@ or raises CondganError with a one-line message that the page shows.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import io
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,9 +23,14 @@ from condgan.plots import class_grid, tile
 from condgan.sampling import slerp
 
 DISPLAY = 64  # each generated image is shown at least this many pixels wide
-DISPLAY_TRANSLATION = 256  # translation inputs and outputs are shown about this wide
+DISPLAY_SEEN = 256  # the input as the model sees it is shown about this wide (its pixels visible)
+DISPLAY_OUTPUT = 384  # a translation is shown about this wide (smoothly scaled)
 MAX_IMAGES = 64  # images per grid
-SQUARE_TOLERANCE = 0.1  # an upload may be this far from square (relative) and still be resized to the model's size
+MAX_SIDE = 4096  # uploads and drawings: at most MAX_SIDE x MAX_SIDE pixels, checked before decoding
+MAX_PIXELS = MAX_SIDE * MAX_SIDE
+MAX_UPLOAD_BYTES = 20 * 10**6  # the largest upload taken (the server refuses larger ones before this code sees them)
+MAX_DRAWING_CHARS = 4 * 2**20  # a drawing pad's data URL: a 1024 px canvas of scribbles stays far below this
+DATA_URL_PREFIX = "data:image/png;base64,"
 
 
 @dataclass
@@ -185,58 +194,82 @@ def predicted_class_picture(generator: ClassConditionalGenerator, seed: int, tru
 # ----------------------------------------------------------------------------- translation
 
 
-def _as_source(translator, image: Image.Image, name: str) -> np.ndarray:
-    """A square-ish PIL image -> uint8 (Cs, S, S) at the model's training size S."""
-    width, height = image.size
-    if abs(width - height) > SQUARE_TOLERANCE * max(width, height):
-        raise DataError(
-            f"{name} is {width}x{height}; this model translates square images ({translator.image_size}x"
-            f"{translator.image_size}); crop it to a square first"
-        )
-    size = translator.image_size
-    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
-        image = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA"))
-    image = image.convert("RGB").resize((size, size), Image.LANCZOS)
-    if translator.source_channels == 1:
-        image = image.convert("L").convert("RGB")  # a drawing in colour counts as its grey levels
-    return translator.source_array(image, name)
-
-
-def _display(array: np.ndarray) -> Image.Image:
-    """uint8 (C, S, S) -> a PIL image scaled up (nearest) to about 256 px for the page."""
+def _display(array: np.ndarray, size: int, smooth: bool) -> Image.Image:
+    """uint8 (C, S, S) -> a PIL image `size` px wide for the page (smooth: Lanczos; else nearest, pixels shown)."""
     pixels = array.transpose(1, 2, 0)  # (S, S, C)
     image = Image.fromarray(pixels[..., 0] if pixels.shape[2] == 1 else pixels)
-    scale = max(1, DISPLAY_TRANSLATION // image.width)
+    scale = max(1, size // image.width)
+    if smooth:
+        return image.resize((image.width * scale, image.height * scale), Image.LANCZOS)
     return image.resize((image.width * scale, image.height * scale), Image.NEAREST)
 
 
 def translate_image(translator, image: Image.Image, name: str) -> tuple[Image.Image, Image.Image]:
-    """(the input as the model sees it, the model's output), both scaled up for display."""
-    source = _as_source(translator, image, name)
+    """(the input as the model sees it, shown with its pixels; the model's output, shown large and smooth).
+
+    The image goes to the model as `condgan translate` sends it by default (Translator.fit_input: the
+    model's training size and its training data's background polarity)."""
+    source = translator.fit_input(image, name)  # uint8 (Cs, S, S)
     (output,) = translator.translate_images([source], [name])
-    return _display(source), _display(output)
+    return _display(source, DISPLAY_SEEN, smooth=False), _display(output, DISPLAY_OUTPUT, smooth=True)
 
 
-def sketch_image(editor_value) -> Image.Image:
-    """The flattened drawing of a sketch pad, or an error when nothing was drawn."""
-    composite = editor_value.get("composite") if isinstance(editor_value, dict) else None
-    if composite is None:
-        raise DataError("the sketch pad is empty: draw on it first (or upload an image below)")
-    image = composite if isinstance(composite, Image.Image) else Image.fromarray(np.asarray(composite))
-    grey = np.asarray(image.convert("L"))
-    if grey.min() == grey.max():
-        raise DataError("the sketch pad is empty: draw on it first (or upload an image below)")
+def drawing_image(value: str | None) -> Image.Image:
+    """The drawing pad's value (a PNG data URL) decoded, or one line saying why it cannot be used."""
+    if not value:
+        raise DataError("the drawing pad is empty: draw an outline on it (or start from an example)")
+    if not isinstance(value, str) or not value.startswith(DATA_URL_PREFIX):
+        raise DataError(f"a drawing must be a PNG data URL ({DATA_URL_PREFIX}...); send the canvas's toDataURL()")
+    if len(value) > MAX_DRAWING_CHARS:
+        raise DataError(f"the drawing is {len(value):,} characters; at most {MAX_DRAWING_CHARS:,} are taken "
+                        "(a canvas up to 1024 px); send a smaller canvas")  # fmt: skip
+    try:
+        data = base64.b64decode(value[len(DATA_URL_PREFIX) :], validate=True)
+    except (binascii.Error, ValueError):
+        raise DataError(
+            "the drawing is not valid base64 after its data URL prefix; send the canvas's toDataURL()"
+        ) from None
+    image = _decoded(io.BytesIO(data), "the drawing")
+    flat = Image.alpha_composite(Image.new("RGBA", image.size, "white"), image.convert("RGBA")).convert("L")
+    if np.ptp(np.asarray(flat)) == 0:
+        raise DataError("the drawing pad is empty: draw an outline on it (or start from an example)")
     return image
 
 
 def upload_image(path: str | Path | None) -> tuple[Image.Image, str]:
-    """A decoded uploaded file, or one line saying why it is not an image (naming the file, not its temp path)."""
+    """A decoded uploaded file, or one line saying why it cannot be used (naming the file, not its temp path).
+
+    Checked before any pixel is decoded: the file's size and the image's declared dimensions (a
+    decompression bomb declares huge dimensions in a tiny file), then decoded whole (a truncated file
+    is refused, not padded with grey)."""
     if not path:
         raise DataError("no file uploaded: choose a PNG or JPEG image first")
     path = Path(path)
+    size = path.stat().st_size if path.is_file() else 0
+    if size > MAX_UPLOAD_BYTES:
+        raise DataError(f"{path.name} is {size / 1e6:.1f} MB; uploads up to {MAX_UPLOAD_BYTES // 10**6} MB are "
+                        "taken; upload a smaller image")  # fmt: skip
+    with open(path, "rb") as handle:
+        return _decoded(handle, path.name), path.name
+
+
+def _decoded(stream, name: str) -> Image.Image:
+    """Open, check the declared dimensions against MAX_PIXELS, then decode fully; DataError on any failure."""
     try:
-        with Image.open(path) as image:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(stream)
+            width, height = image.size
+            if width * height > MAX_PIXELS:
+                raise DataError(f"{name} is {width}x{height} pixels; images up to {MAX_SIDE}x{MAX_SIDE} are taken "
+                                "(a drawing needs far fewer); scale it down first")  # fmt: skip
             image.load()
-            return image, path.name
-    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError):
-        raise DataError(f"{path.name} is not an image that can be read; upload a PNG or JPEG drawing") from None
+    except DataError:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):  # Pillow's own, larger limit
+        raise DataError(f"{name} declares over {Image.MAX_IMAGE_PIXELS:,} pixels (a decompression bomb?); images "
+                        f"up to {MAX_SIDE}x{MAX_SIDE} are taken; scale it down first") from None  # fmt: skip
+    except (OSError, SyntaxError, ValueError) as exc:
+        what = "is truncated or damaged" if "truncated" in str(exc) else "is not an image that can be read"
+        raise DataError(f"{name} {what}; upload a PNG or JPEG drawing") from None
+    return image
