@@ -1,7 +1,9 @@
 """The command line, run as a user would: `python -m condgan ...` in a subprocess."""
 
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -139,3 +141,28 @@ def test_corrupt_checkpoint_is_a_clear_error(trained_run, tmp_path, capsys):
 def test_existing_output_run_needs_force(trained_run, capsys):
     assert main(["train", "--data", "digits", "--steps", "1", "--out", str(trained_run), "--no-progress"]) == 2
     assert "already exists; pass --force" in capsys.readouterr().err
+
+
+def test_version_is_the_installed_package_version():
+    from importlib.metadata import version
+
+    result = run_cli("--version")
+    assert result.returncode == 0 and result.stdout == f"condgan {version('condgan')}\n"
+    pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    assert f'\nversion = "{version("condgan")}"\n' in pyproject
+
+
+def test_every_subcommand_help_ends_with_examples_of_itself_that_parse():
+    from condgan.cli import build_parser, subcommands
+
+    found = subcommands(build_parser())
+    assert {"train", "sample", "eval", "data make-pairs", "pretrained pack"} <= set(found)
+    for name, parser in found.items():
+        help_text = parser.format_help()
+        assert "\nexamples:\n" in help_text, f"condgan {name} --help has no examples"
+        examples = [line.strip() for line in help_text.split("\nexamples:\n")[1].strip().splitlines()]
+        assert examples, name
+        for example in examples:
+            assert (example + " ").startswith(f"condgan {name} "), f"{name}: {example!r} does not use its own name"
+            args = build_parser().parse_args(shlex.split(example)[1:])  # an example that does not parse exits
+            assert args.command == name.split()[0]

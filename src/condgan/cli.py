@@ -276,8 +276,66 @@ def _pix2pix_parsers(commands) -> None:
     imp.set_defaults(func=cmd_import_pix2pix)
 
 
+# The worked examples that end each subcommand's --help (tests/test_cli.py parses every one).
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "train": (
+        "condgan train --data fashion-mnist --time-budget 300 --out runs/fashion",
+        "condgan train --config configs/digits.yaml --set train.lr=1e-4 --out runs/digits",
+        "condgan train --data digits --num-classes 0 --steps 2000 --out runs/vanilla",
+        "condgan train --resume runs/fashion --steps 8000",
+    ),
+    "sample": (
+        "condgan sample pretrained:fashion-mnist --class sneaker --n 16 -o sneakers.png",
+        "condgan sample runs/fashion --grid grid.png --interpolate interpolation.png",
+    ),
+    "demo": ("condgan demo --out runs/demo --time-budget 60",),
+    "export": ("condgan export pretrained:fashion-mnist -o generator.onnx",),
+    "eval": ("condgan eval pretrained:fashion-mnist --samples 2000",),
+    "translate": (
+        "condgan translate pretrained:edges2fashion edges.png -o clothes.png",
+        "condgan translate runs/edges data/fm-edges32/test --aligned -o translated/",
+    ),
+    "data": ("condgan data make-pairs --from fashion-mnist --task edges --size 32 --out data/fm-edges32",),
+    "data make-pairs": ("condgan data make-pairs --from fashion-mnist --task edges --size 32 --out data/fm-edges32",),
+    "data fetch": ("condgan data fetch facades",),
+    "import-pix2pix": ("condgan import-pix2pix latest_net_G.pth --netG unet_256 --out runs/facades-reference",),
+    "serve": ("condgan serve runs/fashion pretrained:edges2fashion --port 7860",),
+    "pretrained": ("condgan pretrained list",),
+    "pretrained list": ("condgan pretrained list",),
+    "pretrained pack": ("condgan pretrained pack runs/fashion --name my-fashion --recipe 'condgan demo'",),
+}
+
+
+def subcommands(parser: argparse.ArgumentParser, prefix: str = "") -> dict[str, argparse.ArgumentParser]:
+    """Every subcommand's parser by its name ('train', 'data make-pairs', ...), nested ones too."""
+    found = {}
+    for action in parser._actions:  # argparse has no public way to reach subparsers
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                found[prefix + name] = sub
+                found.update(subcommands(sub, prefix + name + " "))
+    return found
+
+
+def _add_examples(parser: argparse.ArgumentParser) -> None:
+    for name, sub in subcommands(parser).items():
+        if name in EXAMPLES:
+            sub.epilog = "examples:\n" + "\n".join(f"  {example}" for example in EXAMPLES[name])
+            sub.formatter_class = argparse.RawDescriptionHelpFormatter  # keep the examples' lines as written
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("condgan")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown (not installed; pip install -e .)"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="condgan", description="Conditional GANs: train, sample, evaluate.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     train = commands.add_parser("train", help="train a model into a run directory")
@@ -331,6 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(func=cmd_eval)
     _pix2pix_parsers(commands)
     _serve_parsers(commands)
+    _add_examples(parser)
     return parser
 
 
