@@ -161,3 +161,36 @@ def test_the_ema_updates_every_k_steps_with_decay_to_the_k():
 def test_ema_every_below_one_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match=r"train.ema_every must be >= 1, got 0"):
         train(tiny_config("train.steps=1", "train.ema_every=0"), out=tmp_path / "r", **QUIET)
+
+
+def test_a_set_below_the_networks_smallest_size_is_resized_up_to_it():
+    from condgan.config import load_config
+    from condgan.training import load_training_data
+
+    lines = []
+    config, dataset = load_training_data(load_config(overrides=["data.name=digits"]), log=lines.append)  # dcgan
+    assert dataset.image_size == 28 and tuple(dataset.images.shape[1:]) == (1, 28, 28) and len(dataset) > 1000
+    assert lines == ["condgan: digits images are 8 px, below the dcgan networks' smallest size 28; resizing them "
+                     "to 28 px (set data.image_size to choose the size)"]  # fmt: skip
+    mixed = load_config(overrides=["data.name=digits", "model.generator=mlp"])  # a dcgan D is enough
+    assert load_training_data(mixed, log=lines.append)[1].image_size == 28 and "mlp/dcgan networks'" in lines[-1]
+    lines.clear()
+    mlp = load_config(overrides=["data.name=digits", "model.generator=mlp", "model.discriminator=mlp"])
+    assert load_training_data(mlp, log=lines.append)[1].image_size == 8 and not lines  # mlp takes any size
+    asked = load_config(overrides=["data.name=digits", "data.image_size=32"])
+    assert load_training_data(asked, log=lines.append)[1].image_size == 32 and not lines  # a size asked for stays
+
+
+@pytest.mark.slow
+def test_the_issue_command_trains_a_vanilla_dcgan_on_digits(tmp_path, capsys):
+    """`condgan train --data digits --num-classes 0` used to stop at "dcgan supports image sizes 28, 32, 64, got 8"."""
+    from condgan.cli import main
+
+    out = tmp_path / "vanilla"
+    assert main(["train", "--data", "digits", "--num-classes", "0", "--steps", "2", "--out", str(out),
+                 "--no-progress", "--set", "train.batch_size=16"]) == 0  # fmt: skip
+    err = capsys.readouterr().err
+    assert sum("resizing them to 28 px" in line for line in err.splitlines()) == 1
+    saved = json.loads((out / "config.json").read_text())
+    assert saved["data"]["image_size"] == 28 and saved["model"]["num_classes"] == 0
+    assert load_generator(out, device="cpu").generate(n=2).shape[1:3] == (28, 28)

@@ -12,9 +12,10 @@ import torch
 from condgan import distributed
 from condgan.acceleration import prepare_task
 from condgan.config import Config, load_json, save_json
-from condgan.data import load_dataset
+from condgan.data import ImageDataset, load_dataset
+from condgan.data.datasets import conform
 from condgan.errors import CheckpointError, ConfigError, DataError
-from condgan.models import build_discriminator, build_generator
+from condgan.models import build_discriminator, build_generator, smallest_image_size
 from condgan.runtime import resolve_device, set_threads
 from condgan.tasks import task_class
 from condgan.trainer import Trainer
@@ -52,13 +53,29 @@ def load_training_data(config: Config, log=print) -> tuple[Config, object]:
 
         return config, load_training_pairs(config)
     try:
-        return config, load_dataset(d.name, "train", d.image_size, d.channels, download=d.download)
+        dataset = load_dataset(d.name, "train", d.image_size, d.channels, download=d.download)
     except DataError as exc:
         if not d.fallback:
             raise
         log(f"condgan: {d.name} unavailable ({exc}); falling back to {d.fallback}")
         dataset = load_dataset(d.fallback, "train", d.image_size, d.channels, download=False)
-        return replace(config, data=replace(d, name=d.fallback, fallback="")), dataset
+        config = replace(config, data=replace(d, name=d.fallback, fallback=""))
+    return config, _up_to_model_size(config, dataset, log)
+
+
+def _up_to_model_size(config: Config, dataset, log):
+    """A set whose own size (data.image_size 0) is below the networks' smallest (digits' 8 px for dcgan's
+    28) is resized up to that size, said in one line; a size asked for is never changed."""
+    smallest = smallest_image_size(config)
+    if config.data.image_size or dataset.image_size >= smallest:
+        return dataset
+    m, d = config.model, config.data
+    networks = m.generator if m.generator == m.discriminator else f"{m.generator}/{m.discriminator}"
+    log(f"condgan: {d.name} images are {dataset.image_size} px, below the {networks} networks' smallest size "
+        f"{smallest}; resizing them to {smallest} px (set data.image_size to choose the size)")  # fmt: skip
+    if isinstance(dataset, ImageDataset):
+        return conform(dataset, image_size=smallest)
+    return load_dataset(d.name, "train", smallest, d.channels, download=d.download)  # a streamed folder
 
 
 def total_steps(config: Config, batches_per_epoch: int) -> int | None:

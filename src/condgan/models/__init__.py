@@ -6,7 +6,7 @@ from torch import nn
 
 from condgan.config import Config
 from condgan.errors import ConfigError
-from condgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from condgan.models.dcgan import START_SIZES, DCGANDiscriminator, DCGANGenerator
 from condgan.models.mlp import MLPDiscriminator, MLPGenerator
 from condgan.models.pix2pix import (
     PAIR_DISCRIMINATORS,
@@ -17,6 +17,13 @@ from condgan.models.pix2pix import (
 
 GENERATORS: dict[str, type[nn.Module]] = {"mlp": MLPGenerator, "dcgan": DCGANGenerator}
 DISCRIMINATORS: dict[str, type[nn.Module]] = {"mlp": MLPDiscriminator, "dcgan": DCGANDiscriminator}
+IMAGE_SIZES: dict[str, tuple[int, ...]] = {"dcgan": tuple(START_SIZES)}  # the sizes a network takes; absent: any
+
+
+def smallest_image_size(config: Config) -> int:
+    """The smallest image size both of the config's class-conditional networks take (0: any size)."""
+    m = config.model
+    return max((min(IMAGE_SIZES[name]) for name in (m.generator, m.discriminator) if name in IMAGE_SIZES), default=0)
 
 
 def _choose(registry: dict, name: str, what: str):
@@ -56,4 +63,11 @@ def build_discriminator(config: Config) -> nn.Module:
     return cls(**kwargs)
 
 
-__all__ = ["DISCRIMINATORS", "GENERATORS", "build_discriminator", "build_generator"]
+__all__ = [
+    "DISCRIMINATORS",
+    "GENERATORS",
+    "IMAGE_SIZES",
+    "build_discriminator",
+    "build_generator",
+    "smallest_image_size",
+]
