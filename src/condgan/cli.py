@@ -39,7 +39,8 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N")
     parser.add_argument("--resume", type=Path, metavar="RUN", help="continue this run from its newest checkpoint")
     parser.add_argument("--force", action="store_true", help="overwrite an existing run directory")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no progress output (a bar on a terminal, else a line every 30 s)")  # fmt: skip
 
 
 FLAG_KEYS = {
@@ -365,7 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--out", type=Path, default=Path("runs/demo"))
     demo.add_argument("--time-budget", type=float, default=None, help="seconds of training (default: the recipe's)")
     demo.add_argument("--force", action="store_true", help="overwrite an existing run directory")
-    demo.add_argument("--no-progress", action="store_true")
+    demo.add_argument("--no-progress", action="store_true", help="no progress output")
     demo.set_defaults(func=cmd_demo)
 
     export = commands.add_parser("export", help="export a run's generator (EMA weights, eval mode) to ONNX")

@@ -33,6 +33,7 @@ from condgan.checkpoint import (
 from condgan.config import TrainConfig
 from condgan.errors import TrainingError
 from condgan.precise_bn import recalibrate_batch_norm
+from condgan.progress import training_progress
 
 
 class EMA:
@@ -115,7 +116,7 @@ class Trainer:
         """Train until `total_steps` generator steps or `time_budget` seconds (whichever first)."""
         c = self.config
         start_step, start_time = self.step, time.perf_counter() - self.elapsed
-        bar = _progress_bar(total_steps, start_step, time_budget, self.progress)
+        bar = training_progress(total_steps, start_step, time_budget, self.progress)  # a bar, or lines in a log
         totals: dict[str, float] = {}
         count = 0
         self.task.generator.train()
@@ -345,12 +346,3 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
     rows = [r for r in read_metrics(path) if r.get("step", 0) <= step]
     atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in rows))
-
-
-def _progress_bar(total_steps: int | None, initial: int, time_budget: float, enabled: bool):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    desc = f"training (budget {time_budget:.0f}s)" if time_budget and not total_steps else "training"
-    return tqdm(total=total_steps, initial=initial, desc=desc, unit="step", dynamic_ncols=True)
