@@ -1,0 +1,250 @@
+"""Markdown tables rendered from benchmarks/results/*.json and the shipped models' JSON.
+
+Each function returns a table (and nothing typed by hand): the docs call them as
+`{{ recipe_table("recipe_search") }}`. The best value of a column is in bold where the column has
+a direction (lower FID, higher SSIM, ...).
+"""
+
+from __future__ import annotations
+
+from docdata import RESULTS, Files, Pretrained, RenderError, best_marked, fmt, table
+
+r = Files(RESULTS)
+p = Pretrained()
+
+
+# ----------------------------------------------------------------------------- class-conditional recipes
+
+
+def recipe_table(name: str, extra: tuple = (), short: bool = False) -> str:
+    """recipe_search.py results: steps, FID and accuracy of the EMA generator (and, unless `short`,
+    the EMA with the raw generator's batch-norm statistics and the raw generator).
+    `extra`: (json name, variant, label) rows from other files, listed first."""
+    rows = [(label, r[file].results.find(variant=variant)) for file, variant, label in extra]
+    rows += [(item.variant, item) for item in r[name].results]
+    header = ["recipe", "steps", "FID", "conditional accuracy"]
+    columns = [
+        [fmt(item.steps) for _, item in rows],
+        best_marked([item.ema.fid for _, item in rows], ".2f", True),
+        best_marked([item.ema.accuracy for _, item in rows], ".3f", False),
+    ]
+    if not short:
+        header += ["FID, EMA with the raw G's BN statistics", "FID, raw G"]
+        columns += [
+            [fmt(item.ema_raw_statistics.fid, ".2f") for _, item in rows],
+            [fmt(item.raw.fid, ".2f") for _, item in rows],
+        ]
+    body = [[label, *(column[i] for column in columns)] for i, (label, _) in enumerate(rows)]
+    return table(header, body, right=tuple(range(1, len(header))))
+
+
+# ----------------------------------------------------------------------------- pix2pix
+
+PIX2PIX_COLUMNS = {  # key: (header, format, lower is better)
+    "steps": ("steps", ",d", None),
+    "l1": ("L1", ".4f", True),
+    "psnr": ("PSNR (dB)", ".2f", False),
+    "ssim": ("SSIM", ".3f", False),
+    "fid": ("FID", ".2f", True),
+    "class_agreement": ("class agreement", ".3f", False),
+}
+
+
+def pix(file: str, variant: str, key: str = "ssim"):
+    """One number of a pix2pix_edges.py result: a metric (l1, psnr, ssim, fid, class_agreement) or steps."""
+    item = r[file].variants[variant]
+    return item.steps if key == "steps" else item.metrics[key]
+
+
+def pix2pix_table(rows: list, columns: tuple = ("steps", "l1", "psnr", "ssim", "fid")) -> str:
+    """Rows (label, json name, variant) of pix2pix_edges.py results; columns from PIX2PIX_COLUMNS."""
+    items = [(label, r[file].variants[variant]) for label, file, variant in rows]
+    header, cells = ["variant"], []
+    for key in columns:
+        title, spec, lower = PIX2PIX_COLUMNS[key]
+        values = [item.steps if key == "steps" else (item.metrics[key] if key in item.metrics else None)
+                  for _, item in items]  # fmt: skip
+        if key == "fid":
+            floors = {round(item.fid_floor, 2) for _, item in items}
+            title += f" (real floor {', '.join(f'{f:.2f}' for f in sorted(floors))})"
+        header.append(title)
+        cells.append([fmt(v, spec) for v in values] if lower is None else best_marked(values, spec, lower))
+    body = [[label, *(column[i] for column in cells)] for i, (label, _) in enumerate(items)]
+    return table(header, body, right=tuple(range(1, len(header))))
+
+
+# ----------------------------------------------------------------------------- speed
+
+
+def throughput_table() -> str:
+    """train_throughput.py: images/s, steps/s, ratio to the reference loop, FLOPs and share of the matmul peak."""
+    data = r.train_throughput
+    body = []
+    for item in data.results:
+        body.append([
+            item.loop, fmt(item.images_per_s, ",.0f"), fmt(item.steps_per_s, ".1f"),
+            fmt(item.ratio_to_reference, ".2f"), fmt(item.flops_per_step / 1e9, ".2f"),
+            fmt(item.flops_per_s / 1e9, ".1f"), fmt(item.fraction_of_matmul_peak, ".1%"),
+        ])  # fmt: skip
+    header = ["loop (batch 64)", "images/s", "steps/s", "x reference", "GFLOP/step", "GFLOP/s", "of matmul peak"]
+    return table(header, body, right=(1, 2, 3, 4, 5, 6))
+
+
+PARTS = {"data": "data", "d_loss": "D loss", "d_update": "D update", "g_loss": "G loss", "g_update": "G update",
+         "ema": "EMA", "other": "rest of the step"}  # fmt: skip
+
+
+def profile_parts_table() -> str:
+    """profile_step.py: milliseconds per part of the step, under the profiler."""
+    profiles = list(r.profile_step.profiles)
+    body = [[label, *(fmt(prof.parts_ms[key], ".1f") for prof in profiles)] for key, label in PARTS.items()]
+    body.append(["**whole step (profiled)**", *(f"**{fmt(prof.step_ms, '.1f')}**" for prof in profiles)])
+    return table(["ms per step, profiled", *(prof.model for prof in profiles)], body, right=(1, 2))
+
+
+def top_ops_table(model: str, count: int = 6) -> str:
+    prof = r.profile_step.profiles.find(model=model)
+    body = [[f"`{op.op}`", fmt(op.calls_per_step, ".0f"), fmt(op.self_cpu_ms_per_step, ".2f"),
+             fmt(op.share_of_self_time, ".0%")] for op in list(prof.top_ops)[:count]]  # fmt: skip
+    return table([f"top operators, {model}", "calls per step", "ms per step", "share"], body, right=(1, 2, 3))
+
+
+def profile_floor_table() -> str:
+    """profile_step.py: the step without the profiler beside its kernels replayed."""
+    profiles = list(r.profile_step.profiles)
+    floors = [prof.floor for prof in profiles]
+    calls = lambda key: " / ".join(fmt(f[key]) for f in floors)  # noqa: E731
+    body = [
+        ["whole step", *(fmt(f.step_ms_unprofiled, ".1f") for f in floors)],
+        [f"its matrix products / convolutions, replayed ({calls('dense_kernels')} calls)",
+         *(fmt(f.dense_replay_ms, ".1f") for f in floors)],
+        ["its fused Adam kernels, replayed", *(fmt(f.optimizer_replay_ms, ".1f") for f in floors)],
+        ["everything else: small element-wise operators, autograd, Python", *(fmt(f.other_ops_ms, ".1f") for f in floors)],
+        [f"all its kernels, replayed ({calls('kernels')} calls)", *(fmt(f.all_kernels_replay_ms, ".1f") for f in floors)],
+    ]  # fmt: skip
+    return table(["ms per step (batch 64)", *(prof.model for prof in profiles)], body, right=(1, 2))
+
+
+def thread_policy_table() -> str:
+    """thread_policy.py: ms per training step under each OpenMP wait setting, quiet and beside a busy process."""
+    data = r.thread_policy
+    settings = data.settings.keys()
+    ours = data.condgan_setting
+    header = ["machine", "model", *(f"**{s}**" if s == ours else s for s in settings)]
+    body = []
+    for item in data.results:
+        row = [item.load, item.model]
+        row += [f"**{fmt(item.ms_per_step[s], '.1f')}**" if s == ours else fmt(item.ms_per_step[s], ".1f") for s in settings]
+        body.append(row)
+    return table(header, body, right=tuple(range(2, len(header))))
+
+
+def sample_throughput_table(name: str = "sample_throughput") -> str:
+    """sample_throughput.py: images/s of the module, of generate() in fp32 and bf16, and the matmul-peak bound."""
+    body = []
+    for item in r[name].results:
+        body.append([
+            item.generator, fmt(item.batch), fmt(item.module_images_per_s, ",.0f"), fmt(item.api_images_per_s, ",.0f"),
+            fmt(item.api_bf16_images_per_s, ",.0f"), fmt(item.flops_per_image / 1e6, ".1f"),
+            f"{fmt(item.images_per_s_at_matmul_peak, ',.0f')} / {fmt(item.images_per_s_at_bf16_matmul_peak, ',.0f')}",
+        ])  # fmt: skip
+    header = ["generator (28x28)", "batch", "module images/s", "api fp32 images/s", "api bf16 images/s",
+              "MFLOP/image", "images/s at fp32 / bf16 matmul peak"]  # fmt: skip
+    return table(header, body, right=(1, 2, 3, 4, 5, 6))
+
+
+def _minutes(value) -> str:
+    return "not reached" if value is None else fmt(value, ".1f")
+
+
+def time_to_quality_table() -> str:
+    """time_to_quality.py: minutes to accuracy 0.80 / 0.90 and FID at fixed minutes, condgan beside the reference."""
+    data = r.time_to_quality
+    minutes = sorted({int(m) for m in data.condgan.fid_at_minutes.keys()} | {int(m) for m in data.reference.fid_at_minutes.keys()})
+    header = ["loop", "minutes to accuracy 0.80", "minutes to 0.90", *(f"FID @ {m} min" for m in minutes)]
+    body = []
+    for label, part in (("condgan default recipe", data.condgan), ("reference loop (tutorial mlp)", data.reference)):
+        fids = part.fid_at_minutes
+        body.append([label, _minutes(part.minutes_to_accuracy["0.80"]), _minutes(part.minutes_to_accuracy["0.90"]),
+                     *(fmt(fids[str(m)], ".3f") if str(m) in fids else "-" for m in minutes)])  # fmt: skip
+    return table(header, body, right=tuple(range(1, len(header))))
+
+
+def steps_at(part: str, minutes: float) -> int:
+    """time_to_quality.json: the training step of the check closest to `minutes`."""
+    checks = list(r.time_to_quality[part].checks)
+    return min(checks, key=lambda c: abs(c.minutes - minutes)).step
+
+
+# ----------------------------------------------------------------------------- shipped models
+
+
+def _quality(evaluation, task: str) -> str:
+    m, floor = evaluation.metrics, evaluation.floor
+    if task == "pix2pix":
+        parts = [f"L1 {fmt(m.l1, '.3f')}", f"PSNR {fmt(m.psnr, '.1f')} dB", f"SSIM {fmt(m.ssim, '.3f')}"]
+        if "fid" in m:
+            parts.append(f"FID {fmt(m.fid, '.2f')} (real {fmt(floor.fid, '.2f')})")
+        return ", ".join(parts)
+    return (f"conditional accuracy {fmt(m.conditional_accuracy, '.3f')} (real {fmt(floor.conditional_accuracy, '.3f')}), "
+            f"FID {fmt(m.fid, '.2f')} (real {fmt(floor.fid, '.2f')}), recall {fmt(m.recall, '.2f')} "
+            f"(real {fmt(floor.recall, '.2f')})")  # fmt: skip
+
+
+def pretrained_table() -> str:
+    """Every shipped `pretrained:NAME`: what it is, its size and its measured quality (its eval.json)."""
+    body = []
+    for name in p.names():
+        files = p[name]
+        meta, evaluation = files.meta, files.eval
+        body.append([f"`pretrained:{name}`", meta.task, evaluation.generator, f"{meta.dataset}".split("/")[-1],
+                     fmt(evaluation.step), f"{fmt(meta.bytes / 1e6, '.2f')} MB ({meta.dtype})",
+                     _quality(evaluation, meta.task)])  # fmt: skip
+    return table(["name", "task", "generator", "trained on", "steps", "size", "quality (its eval.json)"], body,
+                 right=(4,))  # fmt: skip
+
+
+def models_table() -> str:
+    """The README's table: each shipped model with one measured number, and the default recipe's speed."""
+    body = []
+    for name in p.names():
+        files = p[name]
+        meta, evaluation = files.meta, files.eval
+        if meta.task == "pix2pix":
+            source_kind, _, target = name.partition("2")
+            target = evaluation.get("target_domain") or target
+            what = f"pix2pix {evaluation.generator}: {source_kind} → {target}, {fmt(evaluation.image_size)} px"
+            number = f"SSIM {fmt(evaluation.metrics.ssim, '.2f')} against the real garment (1 = identical)"
+        else:
+            data = meta.dataset
+            what = f"class-conditional {evaluation.generator}, {data}"
+            number = (f"{fmt(evaluation.metrics.conditional_accuracy, '.1%')} of samples are the class asked for "
+                      f"(real images: {fmt(evaluation.floor.conditional_accuracy, '.1%')})")  # fmt: skip
+        body.append([f"`pretrained:{name}`", what, number])
+    ttq = r.time_to_quality
+    body.append(["`condgan train` (default recipe)", "class-conditional dcgan, Fashion-MNIST, 2 CPU cores",
+                 f"{fmt(ttq.condgan.minutes_to_accuracy['0.90'], '.1f')} minutes of training to 90% conditional "
+                 "accuracy"])  # fmt: skip
+    return table(["model", "what", "measured"], body)
+
+
+def results_table(name: str) -> str:
+    """Any benchmark JSON, in the shape it has: pix2pix-style variants, a list of results, or its numbers."""
+    data = r[name]
+    if "variants" in data and all("metrics" in v for v in data.variants):
+        keys = [k for k in PIX2PIX_COLUMNS if k == "steps" or any(k in v.metrics for v in data.variants)]
+        return pix2pix_table([(variant, name, variant) for variant in data.variants.keys()], tuple(keys))
+    if "results" in data and all(isinstance(item.value, dict) for item in data.results):
+        items = list(data.results)
+        keys = [k for k, v in items[0].value.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+        body = [[fmt(item[k]) if k in item else "-" for k in keys] for item in items]
+        return table(keys, body)
+    scalars = [(k, v) for k, v in data.value.items() if isinstance(v, (int, float, str)) and not isinstance(v, bool)]
+    if not scalars:
+        raise RenderError(f"{name}.json has no variants, results or numbers to show")
+    return table(["key", "value"], [[k, fmt(v)] for k, v in scalars])
+
+
+TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_table, profile_parts_table, top_ops_table,
+                                  profile_floor_table, thread_policy_table, sample_throughput_table,
+                                  time_to_quality_table, steps_at, pretrained_table, models_table, results_table)}
