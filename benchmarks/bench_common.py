@@ -11,6 +11,8 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -97,6 +99,19 @@ def matmul_flops_per_second(device: torch.device, seconds: float = 2.0, dtype: t
         sync(device)
         best = min(best, time.perf_counter() - started)
     return {"n": n, "dtype": str(dtype).removeprefix("torch."), "flops_per_second": 2 * n**3 / best}
+
+
+def run_child(script: str | Path, args: list, env: dict[str, str], what: str, show_stderr: bool = False) -> dict:
+    """Run `python script args` in a process of its own with `env` (its own OpenMP settings, say) and return
+    the dict it prints as JSON on its last line. A failure ends the benchmark with the child's error output
+    (`show_stderr`: the child writes its progress to this terminal instead)."""
+    stderr = None if show_stderr else subprocess.PIPE
+    done = subprocess.run([sys.executable, str(script), *map(str, args)], env=env, stdout=subprocess.PIPE,
+                          stderr=stderr, text=True)  # fmt: skip
+    if done.returncode:
+        said = f":\n{done.stderr[-3000:]}" if done.stderr else ""
+        raise SystemExit(f"{what} failed (exit status {done.returncode}){said}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def median(values: list[float]) -> float:

@@ -61,6 +61,8 @@ def child(threads: int, seconds: float) -> None:
 
 
 def measure(setting: str, load: str, threads: int, seconds: float) -> dict:
+    from bench_common import run_child
+
     from condgan.threads import library_default_environment
 
     env = {**library_default_environment(os.environ), **SETTINGS[setting]}
@@ -68,15 +70,12 @@ def measure(setting: str, load: str, threads: int, seconds: float) -> dict:
     if load == "busy":
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        done = subprocess.run(
-            [sys.executable, __file__, "--child", "--threads", str(threads), "--seconds", str(seconds)],
-            env=env, capture_output=True, text=True, check=True,
-        )  # fmt: skip
+        child_args = ["--child", "--threads", threads, "--seconds", seconds]
+        return run_child(__file__, child_args, env, f"measuring {setting} ({load})")
     finally:
         if busy is not None:
             busy.kill()
             busy.wait()
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main() -> None:

@@ -24,8 +24,6 @@ use_condgan_threads()  # before torch is imported
 
 import argparse  # noqa: E402
 import json  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from collections.abc import Callable  # noqa: E402
@@ -95,16 +93,9 @@ class QualityClock:
 
 def curves_picture(result: dict, path: Path) -> Path:
     """FID and conditional accuracy against training minutes, condgan beside the reference loop."""
-    import io
+    from condgan.plots import pyplot, save_figure
 
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    from condgan.checkpoint import atomic_write_bytes
-
-    fig, (fid_axis, accuracy_axis) = plt.subplots(1, 2, figsize=(10, 3.6))
+    fig, (fid_axis, accuracy_axis) = pyplot().subplots(1, 2, figsize=(10, 3.6))
     for name, label in (("condgan", "condgan default recipe (dcgan)"), ("reference", "reference loop (tutorial mlp)")):
         checks = result[name]["checks"]
         minutes = [c["minutes"] for c in checks]
@@ -117,12 +108,7 @@ def curves_picture(result: dict, path: Path) -> Path:
         accuracy_axis.axhline(target, color="gray", linewidth=0.6, linestyle=":")
     for axis in (fid_axis, accuracy_axis):
         axis.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(path, buffer.getvalue())
-    return path
+    return save_figure(fig, path)
 
 
 def reference_part(args) -> dict:
@@ -143,14 +129,10 @@ def reference_part(args) -> dict:
 def reference_in_own_process(args) -> dict:
     """The reference part in a fresh process whose environment sets no OpenMP wait policy."""
     print(f"reference loop (tutorial mlp, batch 64), {args.reference_minutes:g} training minutes", flush=True)
-    command = [sys.executable, __file__, "--part", "reference", "--threads", str(args.threads),
-               "--device", args.device, "--reference-minutes", str(args.reference_minutes),
-               "--eval-interval", str(args.eval_interval), "--eval-samples", str(args.eval_samples),
-               "--fid-samples", str(args.fid_samples)]  # fmt: skip
-    done = subprocess.run(command, env=library_default_environment(), stdout=subprocess.PIPE, text=True)
-    if done.returncode:
-        raise SystemExit(f"the reference part failed (exit status {done.returncode})")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    child_args = ["--part", "reference", "--threads", args.threads, "--device", args.device,
+                  "--reference-minutes", args.reference_minutes, "--eval-interval", args.eval_interval,
+                  "--eval-samples", args.eval_samples, "--fid-samples", args.fid_samples]  # fmt: skip
+    return bench.run_child(__file__, child_args, library_default_environment(), "the reference part", show_stderr=True)
 
 
 def main() -> None:

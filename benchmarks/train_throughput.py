@@ -28,8 +28,6 @@ use_condgan_threads()  # before torch is imported
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
-import subprocess  # noqa: E402
-import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -155,12 +153,9 @@ def child(loop: str, args) -> None:
 
 def measure_in_process(loop: str, args) -> dict:
     env = {**library_default_environment(os.environ), **{**LOOPS, **VARIANT_LOOPS}[loop][1]}
-    command = [sys.executable, __file__, "--child", loop, "--threads", str(args.threads), "--device", args.device,
-               "--seconds", str(args.seconds), "--warmup", str(args.warmup)]  # fmt: skip
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
-    if done.returncode:
-        raise SystemExit(f"measuring {loop!r} failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    child_args = ["--child", loop, "--threads", args.threads, "--device", args.device, "--seconds", args.seconds,
+                  "--warmup", args.warmup]  # fmt: skip
+    return bench.run_child(__file__, child_args, env, f"measuring {loop!r}")
 
 
 def main() -> None:

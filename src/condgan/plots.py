@@ -89,13 +89,29 @@ def read_metrics(path: str | Path) -> list[dict]:
     return rows
 
 
-def loss_curves(metrics_path: str | Path, out_path: str | Path) -> Path:
-    """Losses (left) and D(x), D(G(z)) (right) against the step."""
+def pyplot():
+    """matplotlib.pyplot drawing into files only (the Agg backend: no window, no display needed)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save_figure(fig, path: str | Path) -> Path:
+    """Write a matplotlib figure to a PNG (tight layout, 110 dpi) atomically, and close it."""
+    fig.tight_layout()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=110)
+    pyplot().close(fig)
+    atomic_write_bytes(Path(path), buffer.getvalue())
+    return Path(path)
+
+
+def loss_curves(metrics_path: str | Path, out_path: str | Path) -> Path:
+    """Losses (left) and D(x), D(G(z)) (right) against the step."""
+    plt = pyplot()
     rows = [r for r in read_metrics(metrics_path) if "d_loss" in r or "l1" in r]  # l1 alone: pix2pix's L1-only
     steps = [r["step"] for r in rows]
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -115,9 +131,4 @@ def loss_curves(metrics_path: str | Path, out_path: str | Path) -> Path:
         axis.set_title(title)
         if axis.lines:
             axis.legend()
-    fig.tight_layout()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=110)
-    plt.close(fig)
-    atomic_write_bytes(Path(out_path), buffer.getvalue())
-    return Path(out_path)
+    return save_figure(fig, out_path)
