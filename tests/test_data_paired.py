@@ -16,7 +16,7 @@ from PIL import Image
 
 from condgan.data.make_pairs import edge_sigma, make_pairs
 from condgan.data.pair_files import available_splits
-from condgan.data.paired import joint_jitter, load_paired, paper_load_size, target_domain
+from condgan.data.paired import augment_strokes, joint_jitter, load_paired, paper_load_size, target_domain
 from condgan.data.pix2pix_sets import fetch_pix2pix_set
 from condgan.errors import ConfigError, DataError
 
@@ -105,8 +105,8 @@ def test_make_pairs_refuses_existing_folder_and_bad_task(tmp_path: Path) -> None
     (tmp_path / "taken" / "x.txt").write_text("mine")
     with pytest.raises(ConfigError, match="already exists"):
         make_pairs("digits", "edges", 32, tmp_path / "taken", limit=5)
-    with pytest.raises(ConfigError, match="valid choices: edges, inpaint"):
-        make_pairs("digits", "sketch", 32, tmp_path / "new")
+    with pytest.raises(ConfigError, match="valid choices: edges, inpaint, superres, colorize, sketch"):
+        make_pairs("digits", "doodle", 32, tmp_path / "new")
     assert not (tmp_path / "new").exists()
 
 
@@ -157,6 +157,62 @@ def test_jitter_is_the_same_for_both_images_and_reproducible(fm_edges: Path) -> 
     resumed.load_state_dict(state)
     assert all(torch.equal(x, y) for x, y in zip(ahead, next(resumed), strict=True))
     assert not torch.equal(next(dataset.batches(16, seed=6))[0], source)
+
+
+# --- stroke augmentation (drawn inputs) --------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def fm_sketches(tmp_path_factory) -> Path:
+    """Drawing-like sketches of 64 Fashion-MNIST train and test images at 32 px, in the aligned format."""
+    return make_pairs("fashion-mnist", "sketch", 32, tmp_path_factory.mktemp("pairs") / "fm-sketch", limit=64)
+
+
+def ink_of(source: torch.Tensor) -> torch.Tensor:
+    """Black-on-white inputs in [-1, 1] (B, 1, S, S) -> ink per image (B,), 1 per fully black pixel."""
+    return ((1 - source) / 2).sum(dim=(1, 2, 3))
+
+
+def test_stroke_augment_thickens_thins_cuts_and_shifts_only_the_strokes(fm_sketches: Path) -> None:
+    dataset = load_paired(f"aligned:{fm_sketches}", "train")
+    source = dataset.float_pairs()[0]  # (64, 1, 32, 32) black strokes on white
+    assert dataset.source_background == "white"
+    augmented = augment_strokes(source, 1.0, torch.Generator().manual_seed(0))
+    assert augmented.shape == source.shape and augmented.min() >= -1 and augmented.max() <= 1
+    ratio = ink_of(augmented) / ink_of(source)
+    assert (ratio > 1.15).sum() >= 10 and (ratio < 0.9).sum() >= 10  # some thicker, some thinner
+    ink_before, ink_after = source < 0, augmented < 0  # (64, 1, 32, 32): pixels more black than white
+    near = torch.nn.functional.max_pool2d(ink_before.float(), 5, stride=1, padding=2) > 0
+    assert not (ink_after & ~near).any()  # new ink only within two pixels of a stroke (one thicker, one shifted)
+    assert (ink_before & ~ink_after).flatten(1).any(1).float().mean() > 0.5  # cuts and shifts remove ink
+    untouched = augment_strokes(source, 0.0, generator := torch.Generator().manual_seed(0))
+    assert torch.equal(untouched, source)
+    after_none = torch.rand(1, generator=generator)
+    augment_strokes(source, 1.0, generator := torch.Generator().manual_seed(0))
+    assert torch.equal(after_none, torch.rand(1, generator=generator))  # the same draws whatever is applied
+    half = augment_strokes(source, 0.5, torch.Generator().manual_seed(0))
+    changed = (half != source).flatten(1).any(1).float().mean()
+    assert 0.25 < changed < 0.75  # about half the pairs
+    white_on_black = augment_strokes(-source, 1.0, torch.Generator().manual_seed(0), background="black")
+    assert torch.allclose(white_on_black, -augmented)  # ink is the side away from the background
+
+
+def test_stroke_augment_in_batches_keeps_targets_and_resumes_exactly(fm_sketches: Path) -> None:
+    plain = load_paired(f"aligned:{fm_sketches}", "train", jitter=True)
+    augmented = load_paired(f"aligned:{fm_sketches}", "train", jitter=True, stroke_augment=1.0)
+    assert load_paired(f"aligned:{fm_sketches}", "test", stroke_augment=1.0).stroke_augment == 0  # training only
+    plain_source, plain_target = next(plain.batches(16, seed=2))
+    source, target = next(augmented.batches(16, seed=2))
+    assert torch.equal(target, plain_target) and not torch.equal(source, plain_source)
+    stream = augmented.batches(16, seed=2)
+    next(stream)
+    state = stream.state_dict()
+    ahead = next(stream)
+    resumed = augmented.batches(16, seed=2)
+    resumed.load_state_dict(state)
+    assert all(torch.equal(x, y) for x, y in zip(ahead, next(resumed), strict=True))
+    with pytest.raises(ConfigError, match="stroke_augment=1.5 is not a probability"):
+        load_paired(f"aligned:{fm_sketches}", "train", stroke_augment=1.5)
 
 
 # --- bad input ------------------------------------------------------------------------------------

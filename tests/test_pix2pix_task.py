@@ -199,6 +199,7 @@ def test_training_on_real_pairs_reduces_l1_and_writes_the_run(edges: Path, tmp_p
     assert grid.height > 3 * 64 and (after / "eval_triplets.png").is_file() and (after / "eval.md").is_file()
     saved = json.loads((after / "config.json").read_text())
     assert saved["data"]["source_channels"] == 1 and saved["data"]["load_size"] == 36
+    assert saved["data"]["source_background"] == "white"  # measured from the black-on-white edges
 
 
 class StopAt:
@@ -214,7 +215,8 @@ class StopAt:
 
 @pytest.mark.slow
 def test_resume_gives_the_same_losses_and_weights(edges: Path, tmp_path: Path) -> None:
-    overrides = ["train.steps=10", "train.checkpoint_every=4", "model.g_width=16", "loss.mismatch_weight=1"]
+    overrides = ["train.steps=10", "train.checkpoint_every=4", "model.g_width=16", "loss.mismatch_weight=1",
+                 "data.stroke_augment=0.5"]  # fmt: skip
     whole = train(small(edges, *overrides), out=tmp_path / "whole", **QUIET)
     with pytest.raises(KeyboardInterrupt):
         train(small(edges, *overrides), out=tmp_path / "part", callbacks=[StopAt(6)], **QUIET)

@@ -154,11 +154,12 @@ def cmd_translate(args: argparse.Namespace) -> int:
 
     translator = load_translator(args.run, args.device, inference=args.inference)
     warn = lambda message: print(f"condgan: warning: {message}", file=sys.stderr)  # noqa: E731
+    sizes = {"native_size": args.native_size, "output_size": args.output_size}
     if args.input.is_dir():
-        written = translator.translate_folder(args.input, args.output, aligned=args.aligned, warn=warn)
+        written = translator.translate_folder(args.input, args.output, aligned=args.aligned, warn=warn, **sizes)
         print(f"condgan: translated {len(written)} images -> {args.output}", file=sys.stderr)
     else:
-        translator.translate_file(args.input, args.output, aligned=args.aligned, warn=warn)
+        translator.translate_file(args.input, args.output, aligned=args.aligned, warn=warn, **sizes)
         print(f"condgan: translated {args.input} -> {args.output}", file=sys.stderr)
     return 0
 
@@ -238,6 +239,12 @@ def _pix2pix_parsers(commands) -> None:
     translate.add_argument("input", type=Path, help="input image, or a folder of images")
     translate.add_argument("-o", "--output", type=Path, required=True, help="output image, or output folder")
     translate.add_argument("--aligned", action="store_true", help="inputs are A|B pairs: translate their input half")
+    translate.add_argument("--native-size", action="store_true",
+                           help="run the network at the input's own size (fully convolutional) instead of fitting "
+                                "the input to the training size and background polarity (the default)")  # fmt: skip
+    translate.add_argument("--output-size", type=int, default=0, metavar="N",
+                           help="the output's longer side in pixels (default: the input image's own size, so a "
+                                "256 px drawing gives a 256 px picture)")  # fmt: skip
     translate.add_argument("--inference", default="eval", choices=["eval", "paper"],
                            help="eval: running BN statistics, no dropout; paper: as in the paper's tests")  # fmt: skip
     translate.add_argument("--device", default="auto")
@@ -247,7 +254,8 @@ def _pix2pix_parsers(commands) -> None:
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     make = data_commands.add_parser("make-pairs", help="build a paired task (aligned format) from an image set")
     make.add_argument("--from", dest="source", required=True, help="fashion-mnist | digits | cifar10 | folder:PATH ...")
-    make.add_argument("--task", required=True, choices=["edges", "inpaint", "superres", "colorize"])
+    make.add_argument("--task", required=True, choices=["edges", "inpaint", "superres", "colorize", "sketch"],
+                      help="sketch: drawing-like outlines (varying width, wobble, gaps) for drawn input")  # fmt: skip
     make.add_argument("--size", type=int, default=32, choices=[32, 64], help="image size of both sides")
     make.add_argument("--out", type=Path, required=True, help="folder to create (OUT/train, OUT/test)")
     make.add_argument("--limit", type=int, default=0, help="at most this many pairs per split (0 = all)")

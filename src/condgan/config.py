@@ -131,6 +131,11 @@ class DataConfig:
     # jitter: resize pairs to this, random-crop image_size (0 = image_size*286/256, the paper's)
     load_size: int = _key(0, at_least(0))
     flip: bool = _key(True, BOOL)  # jitter: random horizontal flip, the same for both images of a pair
+    # the inputs' background: white | black (measured from the training sources when training starts) | ""
+    # (unknown: translate leaves an input's polarity alone); translate inverts an input whose background differs
+    source_background: str = _key("", one_of("", "white", "black"))
+    # probability per training pair that its input strokes are thickened or thinned, cut and shifted a little
+    stroke_augment: float = _key(0.0, between(0.0, 1.0))
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,8 @@ from condgan.trainer import Trainer
 
 
 def resolve_config(config: Config, dataset) -> Config:
-    """Fill what the dataset decides: image size, channels, class names, number of classes."""
+    """Fill what the dataset decides: image size, channels, class names, number of classes (pix2pix: input
+    channels, the jitter's load size, the inputs' background polarity)."""
     data = replace(
         config.data,
         image_size=dataset.image_size,
@@ -40,7 +41,9 @@ def resolve_config(config: Config, dataset) -> Config:
     if num_classes == 0:
         data = replace(data, class_names=())
     if config.task == "pix2pix":  # a PairedDataset: input channels and the jitter's stored size too
-        data = replace(data, source_channels=dataset.source_channels, load_size=dataset.load_size)
+        background = data.source_background or dataset.source_background  # measured unless given
+        data = replace(data, source_channels=dataset.source_channels, load_size=dataset.load_size,
+                       source_background=background)  # fmt: skip
     return replace(config, data=data, model=replace(config.model, num_classes=num_classes))
 
 

@@ -10,6 +10,8 @@ the domain evaluator). The input A of each task, made from the target image B:
 - inpaint:  the image with a random square of half its side filled with mid-gray
 - superres: the image down-sampled 4x (antialiased) and up-sampled back (bicubic)
 - colorize: the grayscale (luminance) of an RGB image; needs an RGB set
+- sketch:   a drawing of the item: its outline and main inner lines as black strokes on white, of varying
+            width, with wobble and gaps, rendered at 4x and averaged down (condgan.data.sketch)
 
 The folder is built under a temporary name and renamed when complete.
 """
@@ -30,9 +32,10 @@ from PIL import Image
 
 from condgan.checkpoint import atomic_write_text
 from condgan.data.datasets import load_dataset
+from condgan.data.sketch import sketch
 from condgan.errors import ConfigError, DataError
 
-TASKS = ("edges", "inpaint", "superres", "colorize")
+TASKS = ("edges", "inpaint", "superres", "colorize", "sketch")
 SIZES = (32, 64)  # the CLI's choices; the library takes any size >= 16
 SUPERRES_FACTOR = 4
 GRAY_FILL = 128  # inpaint: the masked square's value (0 in [-1, 1])
@@ -92,12 +95,14 @@ MAKERS: dict[str, Callable[[torch.Tensor, np.random.Generator], torch.Tensor]] =
     "inpaint": inpaint,
     "superres": superres,
     "colorize": colorize,
+    "sketch": sketch,
 }
 DESCRIPTIONS = {
     "edges": "Canny edges (skimage.feature.canny, sigma {sigma:g}), black on white",
     "inpaint": "the image with a random {half}x{half} square set to gray 128",
     "superres": "the image down-sampled 4x and up-sampled back (bicubic)",
     "colorize": "the grayscale (luminance) image",
+    "sketch": "a drawing: outline and main inner lines, black strokes of varying width on white, wobble and gaps",
 }
 
 

@@ -14,6 +14,11 @@ jitter: one random crop to `image_size` and one horizontal flip per pair, the sa
 images, done as one gather over the whole batch (no per-item Python per step). The jitter of a
 batch is drawn from (seed, epoch, batch position), so a resumed run sees the same batches.
 
+Stroke augmentation (`stroke_augment` > 0, drawn inputs): each training pair, with that probability, gets
+its input strokes thickened or thinned (a blend toward a 3x3 max or min filter of the ink), up to three
+short gaps cut where there is ink, and a shift of up to one pixel; the target is left alone. It is drawn
+from the batch's jitter generator after the jitter, so a resumed run sees the same batches.
+
 Channels: a side is grayscale (1 channel) when its files are, or when all its decoded pixels
 have R = G = B (an aligned file holds both sides in one RGB image); `source_channels` /
 `channels` > 0 convert instead (RGB -> gray by luminance, gray -> RGB by copying).
@@ -42,6 +47,60 @@ MEMORY_LIMIT = 8 * 1024**3  # decoded bytes above which a paired set is refused 
 def paper_load_size(image_size: int) -> int:
     """The jitter's resize target: image_size * 286/256, rounded (32 -> 36, 64 -> 72, 256 -> 286)."""
     return int(round(image_size * PAPER_LOAD_RATIO))
+
+
+def background_name(level: float) -> str:
+    """'white' or 'black': the polarity of a background of this gray level (0-255)."""
+    return "white" if level >= 127.5 else "black"
+
+
+def border_background(images: torch.Tensor) -> str:
+    """'white' or 'black': the median of the border pixels of uint8 (N, C, H, W) images (channels averaged)."""
+    gray = images.float().mean(dim=1)  # (N, H, W)
+    border = torch.cat([gray[:, 0], gray[:, -1], gray[:, :, 0], gray[:, :, -1]], dim=1)  # (N, 2W + 2H)
+    return background_name(float(border.median())) if border.numel() else "white"
+
+
+GAP_CUTS = 3  # stroke augmentation: at most this many gaps per input
+THIN_MAX = 0.6  # thinning blends at most this far toward the min filter (all the way erases 1-2 px lines)
+
+
+def augment_strokes(
+    source: torch.Tensor, probability: float, generator: torch.Generator, background: str = "white"
+) -> torch.Tensor:
+    """Inputs (B, Cs, S, S) in [-1, 1] -> the same, each with `probability` thickened or thinned strokes,
+    a few gaps cut where there is ink and a shift of up to one pixel (the background fills in).
+
+    Ink is the side away from `background` (dark on white). Every random number is drawn whatever the
+    batch holds, so the generator's state after the call depends on the batch shape only."""
+    batch, channels, size = source.shape[0], source.shape[1], source.shape[-1]
+    sign = -1.0 if background == "white" else 1.0
+    ink = (source * sign + 1) / 2  # (B, Cs, S, S): 1 = full ink
+    chosen = torch.rand(batch, generator=generator) < probability  # (B,)
+    amount = torch.rand(batch, generator=generator) * 2 - 1  # (B,): > 0 thicker, < 0 thinner
+    cut_on = torch.rand(batch, GAP_CUTS, generator=generator) < 0.5  # (B, GAP_CUTS)
+    weights = ink.mean(1).flatten(1) + 1e-6  # (B, S*S): cut where there is ink
+    cuts = torch.multinomial(weights.cpu(), GAP_CUTS, replacement=True, generator=generator)  # (B, GAP_CUTS)
+    offsets = torch.randint(0, 3, (2, batch), generator=generator)  # (2, B): rows, columns 0..2 (1 = no shift)
+    thick = torch.nn.functional.max_pool2d(ink, 3, stride=1, padding=1)  # (B, Cs, S, S)
+    thin = -torch.nn.functional.max_pool2d(-ink, 3, stride=1, padding=1)
+    grow = amount.clamp(min=0).view(batch, 1, 1, 1).to(ink.device)
+    shrink = (-amount).clamp(min=0).mul(THIN_MAX).view(batch, 1, 1, 1).to(ink.device)
+    stroked = ink + (thick - ink) * grow + (thin - ink) * shrink  # (B, Cs, S, S)
+    span = torch.arange(size)
+    rows, cols = (cuts // size)[..., None], (cuts % size)[..., None]  # (B, GAP_CUTS, 1)
+    near_row = (span - rows).abs() <= 1  # (B, GAP_CUTS, S)
+    near_col = (span - cols).abs() <= 1
+    gap = (near_row[..., :, None] & near_col[..., None, :] & cut_on[..., None, None]).any(1)  # (B, S, S)
+    stroked = stroked * (~gap).to(stroked)[:, None]  # (B, Cs, S, S): no ink in the gaps
+    padded = torch.nn.functional.pad(stroked, (1, 1, 1, 1))  # (B, Cs, S + 2, S + 2): background (no ink) around
+    index_rows = (offsets[0, :, None] + span).to(ink.device)  # (B, S)
+    index_cols = (offsets[1, :, None] + span).to(ink.device)
+    b = torch.arange(batch, device=ink.device)[:, None, None, None]
+    c = torch.arange(channels, device=ink.device)[None, :, None, None]
+    shifted = padded[b, c, index_rows[:, None, :, None], index_cols[:, None, None, :]]  # (B, Cs, S, S)
+    augmented = (shifted * 2 - 1) * sign
+    return torch.where(chosen.view(batch, 1, 1, 1).to(ink.device), augmented, source)
 
 
 def joint_jitter(
@@ -88,6 +147,7 @@ class PairedDataset:
     flip: bool = True
     split: str = "train"
     metadata: dict = field(default_factory=dict)  # pairs.json of the folder, if any, and the direction
+    stroke_augment: float = 0.0  # training batches: probability per pair of augment_strokes on the input
     class_names: tuple[str, ...] = ()  # the trainer's resolve step reads these: pairs have no classes
     num_classes: int = 0
 
@@ -101,6 +161,11 @@ class PairedDataset:
     @property
     def source_channels(self) -> int:
         return int(self.sources.shape[1])
+
+    @property
+    def source_background(self) -> str:
+        """'white' or 'black': the median of the inputs' border pixels (what translate fits inputs to)."""
+        return border_background(self.sources)
 
     def batches(self, batch_size: int, seed: int = 0, device="cpu", rank: int = 0, world_size: int = 1):
         """An endless, resumable stream of (source, target) float batches in [-1, 1]."""
@@ -123,6 +188,7 @@ class PairedBatches:
     def __init__(self, dataset: PairedDataset, batch_size: int, seed: int, device, rank: int, world_size: int):
         self.dataset = dataset
         self.seed, self.rank = seed, rank
+        self.background = dataset.source_background if dataset.stroke_augment > 0 else "white"
         self._inner = InMemoryBatches((dataset.sources, dataset.targets), batch_size, seed, device, rank, world_size)
 
     @property
@@ -139,7 +205,10 @@ class PairedBatches:
             return source, target
         key = ((self.seed * 1_000_003 + self._inner.epoch) * 1_000_033 + self._inner.position) * 64 + self.rank
         generator = torch.Generator().manual_seed(key & (2**63 - 1))
-        return joint_jitter(source, target, d.image_size, generator, d.flip)
+        source, target = joint_jitter(source, target, d.image_size, generator, d.flip)
+        if d.stroke_augment > 0:  # drawn after the jitter from the same generator: resumes exactly
+            source = augment_strokes(source, d.stroke_augment, generator, self.background)
+        return source, target
 
     def state_dict(self) -> dict:
         return self._inner.state_dict()
@@ -193,16 +262,19 @@ def load_paired(
     limit: int = 0,
     memory_limit: int = MEMORY_LIMIT,
     workers: int = WORKERS,
+    stroke_augment: float = 0.0,
 ) -> PairedDataset:
     """Read one split of `aligned:DIR` or `pairs:DIR` into memory (see the module docstring).
 
     `image_size` 0 = the pairs' own size (they must all have it); `jitter` stores the pairs at
     `load_size` (0 = the paper's image_size * 286/256) for random crops; `limit` > 0 keeps the
-    first `limit` pairs (sorted by name).
+    first `limit` pairs (sorted by name); `stroke_augment` (0-1) augments the inputs of jittered batches.
     """
     kind, root = parse_pair_source(name)
     if direction not in ("AtoB", "BtoA"):
         raise ConfigError(f"unknown data.direction {direction!r}; valid choices: AtoB, BtoA")
+    if not 0 <= stroke_augment <= 1:
+        raise ConfigError(f"data.stroke_augment={stroke_augment} is not a probability; use 0 (off) to 1 (every pair)")
     if image_size < 0 or load_size < 0:
         raise ConfigError(f"image and load sizes must be >= 0, got {image_size} and {load_size}")
     items: list[PairItem] = list_pairs(kind, root, split)
@@ -243,6 +315,7 @@ def load_paired(
         flip=flip,
         split=split,
         metadata={**metadata, "direction": direction},
+        stroke_augment=stroke_augment if jitter else 0.0,
     )
 
 
@@ -283,5 +356,5 @@ def load_training_pairs(config) -> PairedDataset:
     d = config.data
     return load_paired(
         d.name, "train", d.image_size, direction=d.direction, jitter=True, load_size=d.load_size, flip=d.flip,
-        source_channels=d.source_channels, channels=d.channels,
+        source_channels=d.source_channels, channels=d.channels, stroke_augment=d.stroke_augment,
     )  # fmt: skip
