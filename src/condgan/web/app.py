@@ -267,8 +267,8 @@ def serve(runs: list[str], host: str = "127.0.0.1", port: int = 7860, device: st
     app.queue(default_concurrency_limit=1)
     try:
         app.launch(server_name=host, server_port=port, share=False, inbrowser=False, prevent_thread_lock=True,
-                   quiet=True, footer_links=[], max_file_size="20mb", mcp_server=False, pwa=False, ssr_mode=False,
-                   enable_monitoring=False, theme=gr.themes.Default(), css=CSS)  # fmt: skip
+                   quiet=True, footer_links=[], max_file_size=views.MAX_UPLOAD_BYTES, mcp_server=False, pwa=False,
+                   ssr_mode=False, enable_monitoring=False, theme=gr.themes.Default(), css=CSS)  # fmt: skip
     except OSError as exc:
         raise CondganError(f"cannot serve on {host}:{port} ({str(exc).split('.')[0]}); pass another --port") from None
     loaded = len(models.generators) + len(models.translators)

@@ -28,7 +28,7 @@ DISPLAY_OUTPUT = 384  # a translation is shown about this wide (smoothly scaled)
 MAX_IMAGES = 64  # images per grid
 MAX_SIDE = 4096  # uploads and drawings: at most MAX_SIDE x MAX_SIDE pixels, checked before decoding
 MAX_PIXELS = MAX_SIDE * MAX_SIDE
-MAX_UPLOAD_BYTES = 20 * 10**6  # the largest upload taken (the server refuses larger ones before this code sees them)
+MAX_UPLOAD_BYTES = 20 * 2**20  # the largest upload taken (the server refuses larger ones before this code sees them)
 MAX_DRAWING_CHARS = 4 * 2**20  # a drawing pad's data URL: a 1024 px canvas of scribbles stays far below this
 DATA_URL_PREFIX = "data:image/png;base64,"
 
@@ -247,7 +247,7 @@ def upload_image(path: str | Path | None) -> tuple[Image.Image, str]:
     path = Path(path)
     size = path.stat().st_size if path.is_file() else 0
     if size > MAX_UPLOAD_BYTES:
-        raise DataError(f"{path.name} is {size / 1e6:.1f} MB; uploads up to {MAX_UPLOAD_BYTES // 10**6} MB are "
+        raise DataError(f"{path.name} is {size / 2**20:.1f} MB; uploads up to {MAX_UPLOAD_BYTES // 2**20} MB are "
                         "taken; upload a smaller image")  # fmt: skip
     with open(path, "rb") as handle:
         return _decoded(handle, path.name), path.name
