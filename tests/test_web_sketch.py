@@ -1,0 +1,104 @@
+"""The sketch demo as a newcomer meets it: `condgan serve` with no argument (every shipped model), a garment
+drawn with the mouse on the Translate tab, and the gradio_client example of docs/tutorials/sketch-demo.md."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from condgan.data.datasets import load_dataset
+from condgan.errors import CondganError
+from condgan.pretrained import PREFIX, names
+from condgan.web.drawing import EXAMPLES
+from tests.webpage import assert_stayed_home, browser, draw, open_page, screenshot, serving, settled_translation
+
+__all__ = ["browser"]  # a fixture, used by name
+ROOT = Path(__file__).resolve().parents[1]
+DOCS_PAGE = ROOT / "docs" / "tutorials" / "sketch-demo.md"
+DEFAULT_TRANSLATOR = f"{PREFIX}sketch2fashion"
+# The drawn item -> the classes that count as it: a T-shirt outline may fairly come out as a shirt.
+DRAWN = {"T-shirt": {"t-shirt", "shirt"}, "trouser": {"trouser"}, "dress": {"dress"}, "sneaker": {"sneaker"},
+         "bag": {"bag"}}  # fmt: skip
+
+
+def fashion_mnist_here() -> bool:
+    try:
+        load_dataset("fashion-mnist", "test")
+    except CondganError:
+        return False
+    return True
+
+
+pytestmark = pytest.mark.skipif(not fashion_mnist_here(), reason="Fashion-MNIST is not installed (.ci/run does)")
+
+
+@pytest.fixture(scope="module")
+def shipped_server(tmp_path_factory):
+    with serving([], tmp_path_factory.mktemp("shipped_server")) as served:
+        yield served
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    """An independent Fashion-MNIST classifier: the evaluator's network trained here for one epoch (about a
+    minute on 2 cores; test accuracy about 0.87), not the cached domain evaluator of condgan eval."""
+    from condgan.metrics.evaluator import train_evaluator
+
+    model, accuracy = train_evaluator("fashion-mnist", 28, 1, epochs=1, seed=1)
+    assert accuracy > 0.8
+    return model
+
+
+def classify(classifier, picture: np.ndarray) -> str:
+    """The class the classifier sees in a page's output picture (shrunk to 28 px, as the data is)."""
+    from condgan.metrics.evaluator import predict
+
+    grey = Image.fromarray(picture).convert("L").resize((28, 28), Image.BOX)
+    labels, _ = predict(classifier, torch.from_numpy(np.asarray(grey).copy())[None, None])
+    return load_dataset("fashion-mnist", "test").class_names[int(labels[0])]
+
+
+@pytest.mark.slow
+def test_a_drawn_garment_comes_out_as_its_class(browser, shipped_server, classifier) -> None:
+    from condgan.generate import load_generator
+
+    assert DEFAULT_TRANSLATOR in [PREFIX + n for n in names(task="pix2pix")], "the sketch model is not shipped"
+    page = open_page(browser, shipped_server["url"])
+    page.get_by_role("tab", name="Translate").click()
+    page.wait_for_selector("#sketch canvas")
+    assert page.locator("#tr-model input").input_value() == DEFAULT_TRANSLATOR  # the pad's default model
+    translator = load_generator(DEFAULT_TRANSLATOR)
+    seen_classes = {}
+    for name in DRAWN:
+        page.click("#sketch .cg-clear")
+        draw(page, "#sketch canvas", EXAMPLES[name])  # mouse events, on first touch: no tool to pick
+        _, output = settled_translation(page, translator)
+        seen_classes[name] = classify(classifier, output)
+        if name == "T-shirt":
+            screenshot(page, "web_sketch_tshirt.png")
+    wrong = {name: seen for name, seen in seen_classes.items() if seen not in DRAWN[name]}
+    assert not wrong, f"drawn -> seen as: {seen_classes}"
+    assert_stayed_home(page, shipped_server["url"])
+    page.close()
+
+
+@pytest.mark.slow
+def test_the_docs_gradio_client_example_runs(shipped_server, tmp_path: Path) -> None:
+    """The page's `<!-- gradio-client -->` block, run as written against the server (only its URL changed)."""
+    text = DOCS_PAGE.read_text()
+    code = re.search(r"<!-- gradio-client -->\n```python\n(.*?)```", text, re.S).group(1)
+    code = code.replace("http://127.0.0.1:7860/", shipped_server["url"])
+    from condgan.web.drawing import render_example
+
+    for name in ("T-shirt", "trouser"):
+        render_example(name).save(tmp_path / f"{name}.png")
+    done = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.strip() == f"translated the drawing with {DEFAULT_TRANSLATOR}"
