@@ -63,3 +63,18 @@ def test_generate_works_in_cache_sized_chunks_with_the_same_images():
         data={"class_names": [str(i) for i in range(10)]}
     )
     assert ClassConditionalGenerator(build_generator(mlp_config), mlp_config, torch.device("cpu")).chunk == 1024
+
+
+def test_the_training_pictures_and_condgan_sample_draw_one_grid():
+    """generate.grid_images is the grid of both: row = class, the same noise down each column."""
+    from condgan.generate import grid_images, grid_inputs, load_generator
+
+    g = load_generator("pretrained:digits", device="cpu")
+    module = g.module.train()  # as a live generator in training
+    images = grid_images(module, g.num_classes, g.z_dim, cols=10, seed=3)
+    assert module.training, "its mode is restored"
+    assert images.shape == (100, 1, 8, 8)
+    z, labels = grid_inputs(g.num_classes, g.z_dim, cols=10, seed=3)
+    assert torch.equal(z[:10], z[90:]) and labels.tolist() == [k for k in range(10) for _ in range(10)]
+    module.eval()
+    torch.testing.assert_close(images, g.generate_tensor(z, labels))  # what the generator makes of them

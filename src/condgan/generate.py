@@ -44,6 +44,24 @@ def grid_inputs(
     return z, torch.arange(num_classes).repeat_interleave(cols)
 
 
+@torch.no_grad()
+def grid_images(
+    module: nn.Module, num_classes: int, z_dim: int, cols: int = 10, seed: int = 0, truncation: float = 0.0
+) -> torch.Tensor:
+    """The class grid (grid_inputs' noise and labels) drawn by a generator module in eval mode (its mode
+    is restored): (rows*cols, C, H, W) in [-1, 1] on the CPU. The one grid of `condgan sample --grid`,
+    the demo and the sample pictures written during training."""
+    z, labels = grid_inputs(num_classes, z_dim, cols, seed, truncation)
+    device = next(module.parameters()).device
+    was_training = module.training
+    module.eval()
+    try:
+        images = module(z.to(device), None if labels is None else labels.to(device))
+    finally:
+        module.train(was_training)
+    return images.float().cpu()
+
+
 def resolve_run_dir(run: str | Path) -> Path:
     """A run directory given by path, or a shipped model as `pretrained:NAME` (condgan.pretrained)."""
     if isinstance(run, str) and run.startswith("pretrained:"):
@@ -172,7 +190,7 @@ class ClassConditionalGenerator:
                     out[chunk] = network(z[chunk].to(self.device, self.dtype)).float().cpu()
             small = [rows for _, rows in groups if len(rows) < FOLD_MIN_IMAGES]
             rest = torch.cat(small).sort().values if small else rest[:0]
-        with self._autocast():
+        with self.autocast():
             for start in range(0, len(rest), batch_size):
                 chunk = rest[start : start + batch_size]
                 chunk_labels = labels[chunk].to(self.device) if labels is not None else None
@@ -192,8 +210,8 @@ class ClassConditionalGenerator:
         """[(class, the rows that ask for it)] in class order."""
         return [(int(k), (labels == k).nonzero().squeeze(1)) for k in labels.unique()]
 
-    def _autocast(self):
-        """bf16 for a module without `fold_class`; a no-op context for fp32."""
+    def autocast(self):
+        """The module's own forward in this generator's precision (bf16 autocast; a no-op for fp32)."""
         enabled = self.dtype != torch.float32
         return torch.autocast(self.device.type, dtype=self.dtype, enabled=enabled)
 

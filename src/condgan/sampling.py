@@ -10,7 +10,7 @@ import torch
 
 from condgan.checkpoint import atomic_write_bytes
 from condgan.errors import CondganError
-from condgan.generate import ClassConditionalGenerator, grid_inputs, load_generator
+from condgan.generate import ClassConditionalGenerator, grid_images, load_generator
 from condgan.plots import class_grid, save_image, tile
 
 
@@ -42,14 +42,12 @@ def write_samples(g: ClassConditionalGenerator, path: Path, classes, n: int, see
     return save_image(tile(images, cols=min(n, int(np.ceil(np.sqrt(n)))), scale=2), path)
 
 
-def grid_images(g: ClassConditionalGenerator, seed: int = 0, truncation: float = 0.0, cols: int = 10) -> torch.Tensor:
-    """Row r = class r, column c = the same noise vector c for every class."""
-    return g.generate_tensor(*grid_inputs(g.num_classes, g.z_dim, cols, seed, truncation))
-
-
 def write_grid(g: ClassConditionalGenerator, path: Path, seed: int = 0, truncation: float = 0.0) -> Path:
+    """Row r = class r, column c = the same noise vector c for every class (generate.grid_images)."""
     _check_png(path)
-    return save_image(class_grid(grid_images(g, seed, truncation), g.class_names), path)
+    with g.autocast():  # in the generator's precision
+        images = grid_images(g.module, g.num_classes, g.z_dim, seed=seed, truncation=truncation)
+    return save_image(class_grid(images, g.class_names), path)
 
 
 def write_npz(g: ClassConditionalGenerator, path: Path, per_class: int, n: int, seed: int, truncation: float) -> Path:

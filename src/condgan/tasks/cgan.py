@@ -120,10 +120,10 @@ class CGANTask:
     @torch.no_grad()
     def write_samples(self, path: Path, generator: nn.Module, step: int) -> None:
         """A fixed-noise grid: one row per class (or a plain grid when unconditional)."""
+        from condgan.generate import grid_images
         from condgan.plots import class_grid, save_image
 
-        device = next(generator.parameters()).device
-        images = sample_grid_images(generator, self.num_classes, self.z_dim, device)
+        images = grid_images(generator, self.num_classes, self.z_dim)  # the grid of `condgan sample --grid`
         save_image(class_grid(images, self.config.data.class_names, title=f"step {step}"), path)
 
 
@@ -150,17 +150,3 @@ def _scores(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> 
     if kind == "bce":
         return {"d_real": torch.sigmoid(real_logits).mean().item(), "d_fake": torch.sigmoid(fake_logits).mean().item()}
     return {"d_real": real_logits.mean().item(), "d_fake": fake_logits.mean().item()}
-
-
-def sample_grid_images(
-    generator: nn.Module, num_classes: int, z_dim: int, device, per_class: int = 10, seed: int = 0
-) -> torch.Tensor:
-    """(rows*cols, C, H, W) in [-1, 1], the grid of `condgan sample --grid` (generate.grid_inputs)."""
-    from condgan.generate import grid_inputs
-
-    z, labels = grid_inputs(num_classes, z_dim, per_class, seed)
-    was_training = generator.training
-    generator.eval()
-    images = generator(z.to(device), None if labels is None else labels.to(device))
-    generator.train(was_training)
-    return images.cpu()
