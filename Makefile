@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 # The exact CPU build of torch (a looser pin pulls a multi-GB CUDA build).
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: venv demo test test-fast lint clean
+.PHONY: venv demo test test-fast docs lint clean
 
 # `make demo` needs the library; the web demo's Gradio installs beside the training (it is mostly
 # download time) so the whole job stays within 10 minutes. `make test` adds the test tools.
@@ -32,8 +32,13 @@ test: $(VENV)/.dev
 test-fast: $(VENV)/.dev
 	$(PY) -m pytest -q -m "not slow"
 
+# The documentation site into site/: README's generated tables from the JSON, then mkdocs (warnings fail).
+docs: $(VENV)/.dev
+	$(PY) docs/scripts/render.py --readme
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
+
 lint: venv
-	$(VENV)/bin/ruff check src tests benchmarks
+	$(VENV)/bin/ruff check src tests benchmarks docs/scripts
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs .pytest_cache site

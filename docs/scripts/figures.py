@@ -3,6 +3,8 @@
 - docs/assets/architecture.svg: the data flow, config -> ... -> generate / eval / serve / export.
 - docs/assets/fashion-mnist-grid.png: a class grid of the shipped `pretrained:fashion-mnist` model
   (`condgan sample pretrained:fashion-mnist --grid ...`, seed 0): a real result, not a drawing.
+- docs/assets/t-shirt-drawing.png: a 32 px outline of a t-shirt, black on white, for the README's
+  and the notebook's `condgan translate` examples (the same lines as docs/tutorials/pix2pix.md).
 """
 
 from __future__ import annotations
@@ -87,14 +89,31 @@ def class_grid(path: Path) -> Path:
     return path
 
 
+T_SHIRT = [(11, 5), (4, 10), (7, 14), (10, 12), (10, 27), (22, 27), (22, 12), (25, 14), (28, 10), (21, 5)]
+NECK = [(11, 5), (16, 8), (21, 5)]
+
+
+def drawing(path: Path) -> Path:
+    from PIL import Image, ImageDraw
+
+    image = Image.new("L", (32, 32), 255)
+    pen = ImageDraw.Draw(image)
+    pen.line(T_SHIRT, fill=0)
+    pen.line(NECK, fill=0)
+    image.save(path)
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="rewrite the docs' pictures")
-    parser.add_argument("--only", choices=["architecture", "grid"], help="just one of them")
+    parser.add_argument("--only", choices=["architecture", "grid", "drawing"], help="just one of them")
     args = parser.parse_args(argv)
     if args.only in (None, "architecture"):
         print(architecture(ASSETS / "architecture.svg"))
     if args.only in (None, "grid"):
         print(class_grid(ASSETS / "fashion-mnist-grid.png"))
+    if args.only in (None, "drawing"):
+        print(drawing(ASSETS / "t-shirt-drawing.png"))
     return 0
 
 

@@ -90,7 +90,9 @@ def _command_section(path: list[str], help_text: str, parser: argparse.ArgumentP
         lines += ["```text", inspect.cleandoc(parser.epilog), "```", ""]
     if subs:
         lines += ["| command | what |", "| --- | --- |"]
-        lines += [f"| [{_code(' '.join([*path, n]))}](#{_slug(' '.join([*path, n]))}) | {_cell(h)} |" for n, h, _ in subs]
+        for n, h, _ in subs:
+            command = " ".join([*path, n])
+            lines.append(f"| [{_code(command)}](#{_slug(command)}) | {_cell(h)} |")
         lines.append("")
         for name, sub_help, sub in subs:
             lines += _command_section([*path, name], sub_help, sub, min(level + 1, 4))

@@ -22,7 +22,7 @@ import argparse
 import re
 import sys
 
-from docdata import ROOT, RESULTS, Files, Pretrained, RenderError, figure, fmt, source
+from docdata import RESULTS, ROOT, Files, Pretrained, RenderError, figure, fmt, source
 from reference import cli_reference, config_reference
 from tables import TABLES
 

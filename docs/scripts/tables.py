@@ -119,8 +119,10 @@ def profile_floor_table() -> str:
         [f"its matrix products / convolutions, replayed ({calls('dense_kernels')} calls)",
          *(fmt(f.dense_replay_ms, ".1f") for f in floors)],
         ["its fused Adam kernels, replayed", *(fmt(f.optimizer_replay_ms, ".1f") for f in floors)],
-        ["everything else: small element-wise operators, autograd, Python", *(fmt(f.other_ops_ms, ".1f") for f in floors)],
-        [f"all its kernels, replayed ({calls('kernels')} calls)", *(fmt(f.all_kernels_replay_ms, ".1f") for f in floors)],
+        ["everything else: small element-wise operators, autograd, Python",
+         *(fmt(f.other_ops_ms, ".1f") for f in floors)],
+        [f"all its kernels, replayed ({calls('kernels')} calls)",
+         *(fmt(f.all_kernels_replay_ms, ".1f") for f in floors)],
     ]  # fmt: skip
     return table(["ms per step (batch 64)", *(prof.model for prof in profiles)], body, right=(1, 2))
 
@@ -134,7 +136,9 @@ def thread_policy_table() -> str:
     body = []
     for item in data.results:
         row = [item.load, item.model]
-        row += [f"**{fmt(item.ms_per_step[s], '.1f')}**" if s == ours else fmt(item.ms_per_step[s], ".1f") for s in settings]
+        for s in settings:
+            cell = fmt(item.ms_per_step[s], ".1f")
+            row.append(f"**{cell}**" if s == ours else cell)
         body.append(row)
     return table(header, body, right=tuple(range(2, len(header))))
 
@@ -160,7 +164,7 @@ def _minutes(value) -> str:
 def time_to_quality_table() -> str:
     """time_to_quality.py: minutes to accuracy 0.80 / 0.90 and FID at fixed minutes, condgan beside the reference."""
     data = r.time_to_quality
-    minutes = sorted({int(m) for m in data.condgan.fid_at_minutes.keys()} | {int(m) for m in data.reference.fid_at_minutes.keys()})
+    minutes = sorted({int(m) for part in (data.condgan, data.reference) for m in part.fid_at_minutes.keys()})
     header = ["loop", "minutes to accuracy 0.80", "minutes to 0.90", *(f"FID @ {m} min" for m in minutes)]
     body = []
     for label, part in (("condgan default recipe", data.condgan), ("reference loop (tutorial mlp)", data.reference)):
@@ -186,8 +190,9 @@ def _quality(evaluation, task: str) -> str:
         if "fid" in m:
             parts.append(f"FID {fmt(m.fid, '.2f')} (real {fmt(floor.fid, '.2f')})")
         return ", ".join(parts)
-    return (f"conditional accuracy {fmt(m.conditional_accuracy, '.3f')} (real {fmt(floor.conditional_accuracy, '.3f')}), "
-            f"FID {fmt(m.fid, '.2f')} (real {fmt(floor.fid, '.2f')}), recall {fmt(m.recall, '.2f')} "
+    return (f"conditional accuracy {fmt(m.conditional_accuracy, '.3f')} "
+            f"(real {fmt(floor.conditional_accuracy, '.3f')}), FID {fmt(m.fid, '.2f')} (real {fmt(floor.fid, '.2f')}), "
+            f"recall {fmt(m.recall, '.2f')} "
             f"(real {fmt(floor.recall, '.2f')})")  # fmt: skip
 
 
@@ -245,6 +250,6 @@ def results_table(name: str) -> str:
     return table(["key", "value"], [[k, fmt(v)] for k, v in scalars])
 
 
-TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_table, profile_parts_table, top_ops_table,
-                                  profile_floor_table, thread_policy_table, sample_throughput_table,
+TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_table, profile_parts_table,
+                                  top_ops_table, profile_floor_table, thread_policy_table, sample_throughput_table,
                                   time_to_quality_table, steps_at, pretrained_table, models_table, results_table)}
