@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+WARMUP_S = 120.0  # the soak's memory trend is fitted after this (imports, allocator pools and caches fill first)
 LOG_PROBLEMS = re.compile(r"Traceback|ERROR|Exception in ASGI|Content-Length|Internal error")
 
 
@@ -141,8 +142,7 @@ def run_load(url: str, requests: list[Request], clients: int, rounds: int = 1, s
     for thread in threads:
         thread.start()
     while any(thread.is_alive() for thread in threads):
-        for thread in threads:
-            thread.join(timeout=5)
+        time.sleep(0.5)
         if on_tick is not None:
             on_tick(time.monotonic())
     return load
@@ -163,6 +163,18 @@ def summary(load: Load) -> dict:
         }
     errors = [f"{o.api_name}: {o.error}" for o in load.outcomes if o.error]
     return {"endpoints": table, "requests": len(load.outcomes), "failed": len(errors), "errors": errors[:10]}
+
+
+def memory_trend(samples: list[dict], warmup_s: float) -> dict:
+    """RSS samples, and after the warm-up: first, last, max and the least-squares slope (MB per minute)."""
+    import numpy as np
+
+    after = [m for m in samples if m["t_s"] >= warmup_s] or samples
+    t, rss = np.array([m["t_s"] for m in after]) / 60, np.array([m["rss_mb"] for m in after])
+    slope = float(np.polyfit(t, rss, 1)[0]) if len(after) > 2 else float("nan")
+    return {"samples": samples, "warmup_s": warmup_s, "rss_after_warmup_mb": float(rss[0]),
+            "rss_end_mb": float(rss[-1]), "rss_max_mb": float(rss.max()),
+            "slope_after_warmup_mb_per_min": round(slope, 2)}  # fmt: skip
 
 
 def log_problems(text: str) -> list[str]:
@@ -273,9 +285,7 @@ def main() -> None:
             "server_log_problems": log_problems(log.read_text())[:20],
         }
         if args.minutes:
-            window = [m["rss_mb"] for m in memory if m["t_s"] >= 60] or [m["rss_mb"] for m in memory]
-            result["memory"] = {"samples": memory, "rss_after_1_min_mb": window[0], "rss_end_mb": window[-1],
-                                "rss_max_mb": max(window)}  # fmt: skip
+            result["memory"] = memory_trend(memory, warmup_s=WARMUP_S)
     out = write_result("web_soak" if args.minutes else "web_load", result)
     print(f"{result['requests']} requests, {result['failed']} failed, {len(result['server_log_problems'])} "
           f"problems in the server's log -> {out}")  # fmt: skip

@@ -18,7 +18,7 @@ import torch
 from PIL import Image
 
 from condgan.errors import CondganError, DataError
-from condgan.generate import ClassConditionalGenerator, load_generator
+from condgan.generate import ClassConditionalGenerator, grid_inputs, load_generator
 from condgan.plots import class_grid, tile
 from condgan.sampling import slerp
 
@@ -146,8 +146,7 @@ def latent_picture(generator: ClassConditionalGenerator, seed: int, truncation: 
     Unconditional: samples laid out by the domain evaluator's predicted class (a row per class)."""
     seed, truncation = _check_seed(seed), _check_truncation(truncation)
     if generator.num_classes:
-        z = generator.noise(rows, seed, truncation).repeat(generator.num_classes, 1)  # (K*rows, z_dim)
-        labels = torch.arange(generator.num_classes).repeat_interleave(rows)  # (K*rows,)
+        z, labels = grid_inputs(generator.num_classes, generator.z_dim, rows, seed, truncation)  # (K*rows, ...)
         picture = class_grid(generator.generate_tensor(z, labels), generator.class_names, cols=rows)
         caption = (
             f"Each column keeps one noise vector z (seed {seed}) and each row asks for one class: the class "
