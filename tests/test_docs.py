@@ -177,3 +177,23 @@ def test_runnable_examples(page, tmp_path, docs_cache):
             f"\n--- stderr\n{result.stderr[-3000:]}"
         )
     shutil.rmtree(work, ignore_errors=True)
+
+
+# Decimals, percentages and ratios typed into the results pages and the README (outside their generated
+# parts) would drift from the JSON; these few are not results (a section number, a benchmark's threshold).
+TYPED_NUMBER = re.compile(r"(?<![\w.])(\d+\.\d+|\d+(?:\.\d+)?%|\d+(?:\.\d+)?x)(?![\w.])")
+NOT_RESULTS = {"docs/results/pix2pix.md": {"4.1", "4.2"}, "docs/results/index.md": {"0.90"}}
+
+
+def test_results_are_not_typed():
+    pages = [README, *sorted((ROOT / "docs" / "results").glob("*.md"))]
+    typed = {}
+    for page in pages:
+        text = render.README_REGION.sub("", page.read_text())
+        prose = "".join(piece for code, piece in render.split_fences(text) if not code)
+        prose = re.sub(r"`[^`]*`|\]\([^)]*\)", "", render.EXPRESSION.sub("", prose))
+        name = str(page.relative_to(ROOT))
+        found = set(TYPED_NUMBER.findall(prose)) - NOT_RESULTS.get(name, set())
+        if found:
+            typed[name] = sorted(found)
+    assert typed == {}, "numbers typed by hand; render them from the JSON ({{ ... }}, docs/about.md)"
