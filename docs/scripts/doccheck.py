@@ -157,7 +157,8 @@ def link_problems(files: list[Path]) -> list[str]:
                 problems.append(f"{path.relative_to(ROOT)}: link to {target}: {file_part} does not exist")
                 continue
             if anchor and linked.suffix == ".md" and anchor not in anchors(_rendered(linked, cache)):
-                problems.append(f"{path.relative_to(ROOT)}: link to {target}: no heading #{anchor} in {file_part or 'this file'}")
+                where = file_part or "this file"
+                problems.append(f"{path.relative_to(ROOT)}: link to {target}: no heading #{anchor} in {where}")
     return problems
 
 

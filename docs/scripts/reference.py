@@ -226,13 +226,14 @@ def config_reference() -> str:
     task_defaults = getattr(config_module, "TASK_DEFAULTS", {})
     hints = typing.get_type_hints(root)
     task_names = list(task_defaults)
-    header = "| key | type | default | " + "".join(f"`--task {t}` | " for t in task_names) + "allowed | meaning |"
-    rule = "| --- | --- | --- | " + "--- | " * len(task_names) + "--- | --- |"
+    header, rule = "| key | default | meaning |", "| --- | --- | --- |"
 
     def task_default(task: str, key: str) -> str:
         section, _, leaf = key.rpartition(".")
         values = task_defaults[task].get(section, {}) if section else task_defaults[task]
-        return _code(_yaml_value(values[leaf])) if isinstance(values, dict) and leaf in values else ""
+        if not isinstance(values, dict) or leaf not in values:
+            return ""
+        return f"{_code(_yaml_value(values[leaf]))} with `--task {task}`"
 
     def rows(prefix: str, cls: type, names: list[str]) -> list[str]:
         comments = field_comments(cls)
@@ -244,19 +245,13 @@ def config_reference() -> str:
             meaning, note = comments.get(f.name, ("", ""))
             meaning = (f.metadata.get("help") if f.metadata else None) or meaning
             if note:
-                out.append(f"| **{_cell(note)}** |" + " |" * (4 + len(task_names)))
+                out.append(f"| **{_cell(note)}** | | |")
             annotation = section_hints[f.name]
             key = prefix + f.name
+            defaults = [_code(_yaml_value(_default_of(f))), *filter(None, (task_default(t, key) for t in task_names))]
             allowed = allowed_values(f, annotation)
-            cells = [
-                _code(key),
-                _code(_type_name(annotation)),
-                _code(_yaml_value(_default_of(f))),
-                *(task_default(t, key) for t in task_names),
-                _cell(allowed),
-                _cell(meaning),
-            ]
-            out.append("| " + " | ".join(cells) + " |")
+            what = _cell(meaning) + (f"<br>*Allowed:* {_cell(allowed)}." if allowed else "")
+            out.append(f"| {_code(key)}<br>{_type_name(annotation)} | {'<br>'.join(defaults)} | {what} |")
         return out
 
     sections = [f for f in dataclasses.fields(root) if dataclasses.is_dataclass(hints[f.name])]
