@@ -7,7 +7,7 @@ a direction (lower FID, higher SSIM, ...).
 
 from __future__ import annotations
 
-from docdata import RESULTS, Files, Pretrained, RenderError, best_marked, fmt, table
+from docdata import RESULTS, Files, Pretrained, RenderError, best_marked, figure, fmt, source, table
 
 r = Files(RESULTS)
 p = Pretrained()
@@ -233,6 +233,35 @@ def models_table() -> str:
     return table(["model", "what", "measured"], body)
 
 
+SHARES = {"class_share": ("drawn class", ".1%", False), "group_share": ("drawn group", ".1%", False),
+          "fid": ("FID", ".2f", True), "translate_seconds": ("seconds to translate", ".1f", True)}  # fmt: skip
+
+
+def sketch_results(name: str = "sketch_translate", command: str = "python benchmarks/sketch_translate.py") -> str:
+    """sketch_translate.py: each model's share of drawings that come out as the class (and group) they were
+    drawn from, FID, and per class; the sheet of drawings and outputs. A line saying so when not measured."""
+    if not r.exists(name):
+        return f"*Not measured yet: this section appears when `benchmarks/results/{name}.json` is committed.*"
+    data = r[name]
+    models = list(data.models.keys())
+    keys = [k for k in SHARES if all(k in data.models[m] for m in models)]
+    columns = [best_marked([data.models[m][k] for m in models], SHARES[k][1], SHARES[k][2]) for k in keys]
+    rows = [[f"`{m}`", *(column[i] for column in columns)] for i, m in enumerate(models)]
+    parts = [table(["model", *(SHARES[k][0] for k in keys)], rows, right=tuple(range(1, len(keys) + 1)))]
+    if all("per_class" in data.models[m] for m in models):
+        classes = list(data.models[models[0]].per_class.keys())
+        rows = [[c, *best_marked([data.models[m].per_class[c] for m in models], ".0%", False)] for c in classes]
+        parts.append(table(["drawn from", *(f"`{m}`" for m in models)], rows, right=tuple(range(1, len(models) + 1))))
+    parts.append(source(name, command))
+    if "goal" in data:
+        met = "met" if data.get("goal_met") else "not met"
+        parts.append(f"Goal: {data.goal} ({met}).")
+    sheet = (data.get("sheet") or "").rsplit("/", 1)[-1]
+    if sheet and (RESULTS / sheet).is_file():
+        parts.append(figure(sheet, "rows: classes; columns: the drawing, then each model's output"))
+    return "\n\n".join(parts)
+
+
 def results_table(name: str) -> str:
     """Any benchmark JSON, in the shape it has: pix2pix-style variants, a list of results, or its numbers."""
     data = r[name]
@@ -252,4 +281,5 @@ def results_table(name: str) -> str:
 
 TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_table, profile_parts_table,
                                   top_ops_table, profile_floor_table, thread_policy_table, sample_throughput_table,
-                                  time_to_quality_table, steps_at, pretrained_table, models_table, results_table)}
+                                  time_to_quality_table, steps_at, pretrained_table, models_table, sketch_results,
+                                  results_table)}
