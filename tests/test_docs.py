@@ -197,3 +197,21 @@ def test_results_are_not_typed():
         if found:
             typed[name] = sorted(found)
     assert typed == {}, "numbers typed by hand; render them from the JSON ({{ ... }}, docs/about.md)"
+
+
+def test_sketch_results_render_when_the_json_appears(tmp_path, monkeypatch):
+    import json
+
+    import docdata
+
+    assert "Not measured yet" in tables.sketch_results("no_such_file")
+    model = {"class_share": 0.5, "group_share": 0.75, "fid": 9.0, "per_class": {"t-shirt": 0.5, "bag": 0.5}}
+    result = {"command": "python benchmarks/sketch_translate.py", "machine": "x86_64, 2 cpus", "date": "2026-12-01",
+              "goal": "class_share >= 0.80", "goal_met": False, "models": {"a": model, "b": {**model, "fid": 8.0}}}
+    (tmp_path / "sketch_probe.json").write_text(json.dumps(result))
+    monkeypatch.setattr(docdata, "RESULTS", tmp_path)
+    monkeypatch.setattr(tables, "RESULTS", tmp_path)
+    monkeypatch.setattr(tables, "r", docdata.Files(tmp_path))
+    text = tables.sketch_results("sketch_probe")
+    assert "| `b` | 50.0% | 75.0% | **8.00** |" in text
+    assert "| bag | 50% | 50% |" in text and "(not met)" in text
