@@ -124,7 +124,7 @@ def table(header: list[str], rows: list[list[str]], right: tuple[int, ...] = ())
 
 
 def best_marked(values: list, spec: str, lower_is_better: bool) -> list[str]:
-    """Format a column, the best value in bold (all equal bests)."""
+    """Format a column, the best value in bold (every value equal to it; none when all are equal)."""
     present = [v for v in values if v is not None]
     best = (min if lower_is_better else max)(present) if present else None
     cells = []
@@ -133,7 +133,7 @@ def best_marked(values: list, spec: str, lower_is_better: bool) -> list[str]:
             cells.append("-")
         else:
             text = fmt(v, spec)
-            cells.append(f"**{text}**" if len(present) > 1 and v == best else text)
+            cells.append(f"**{text}**" if len(set(present)) > 1 and v == best else text)
     return cells
 
 
