@@ -18,7 +18,7 @@ import typing
 
 def _cell(text: object) -> str:
     """Text safe inside a Markdown table cell."""
-    return " ".join(str(text).split()).replace("|", "\\|")
+    return " ".join(str(text).split()).replace("|", "\\|").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _code(text: object) -> str:
@@ -73,6 +73,26 @@ def _argument_rows(parser: argparse.ArgumentParser) -> list[str]:
     return rows
 
 
+def _usage(parser: argparse.ArgumentParser, width: int = 96) -> str:
+    """The parser's usage line, wrapped between whole `[...]` groups."""
+    usage = " ".join(parser.format_usage().removeprefix("usage: ").split())
+    groups, depth, current = [], 0, ""
+    for char in usage:
+        depth += {"[": 1, "(": 1, "]": -1, ")": -1}.get(char, 0)
+        if char == " " and depth == 0:
+            groups.append(current)
+            current = ""
+        else:
+            current += char
+    groups.append(current)
+    lines = [""]
+    for group in groups:
+        if lines[-1].strip() and len(lines[-1]) + 1 + len(group) > width:
+            lines.append("   ")
+        lines[-1] += (" " if lines[-1] else "") + group
+    return "\n".join(lines)
+
+
 def _command_section(path: list[str], help_text: str, parser: argparse.ArgumentParser, level: int) -> list[str]:
     title = " ".join(path)
     lines = [f"{'#' * level} {title}", ""]
@@ -80,8 +100,7 @@ def _command_section(path: list[str], help_text: str, parser: argparse.ArgumentP
         lines += [help_text[0].upper() + help_text[1:] + ("" if help_text.endswith(".") else "."), ""]
     if parser.description and parser.description != help_text:
         lines += [parser.description, ""]
-    usage = parser.format_usage().strip().removeprefix("usage: ")
-    lines += ["```text", textwrap.fill(usage, 100, subsequent_indent="    ", break_on_hyphens=False), "```", ""]
+    lines += ["```text", _usage(parser), "```", ""]
     subs = _subcommands(parser)
     rows = _argument_rows(parser)
     if rows:
@@ -113,7 +132,7 @@ def cli_reference() -> str:
     lines = []
     if parser.description:
         lines += [parser.description, ""]
-    lines += ["```text", parser.format_usage().strip().removeprefix("usage: "), "```", ""]
+    lines += ["```text", _usage(parser), "```", ""]
     lines += ["| command | what |", "| --- | --- |"]
     subs = _subcommands(parser)
     lines += [f"| [{_code('condgan ' + n)}](#{_slug('condgan ' + n)}) | {_cell(h)} |" for n, h, _ in subs]
