@@ -6,7 +6,7 @@ order in which a task's modules are wrapped (sync batch norm -> channels-last ->
   fp16 autocast also run on the CPU, fp16 with torch's CPU gradient scaler).
 - `train.channels_last`: models and every 4-D batch tensor in NHWC memory order (faster
   convolutions on tensor-core GPUs; a layout change only, the numbers are the same).
-- `train.compile`: torch.compile both models (first steps are slow while it compiles).
+- `train.compile`: torch.compile every model (first steps are slow while it compiles).
 """
 
 from __future__ import annotations
@@ -77,14 +77,12 @@ def to_channels_last(batch):
 
 
 def prepare_task(task, train_config, device: torch.device):
-    """Wrap the task's generator and discriminator for training, in place; return the task.
+    """Wrap every module of the task (`task.modules()`, each the task's attribute of that name) for
+    training, in place; return the task.
 
     The plain modules stay reachable through `distributed.unwrap` (checkpoints, EMA, samples)."""
     t = train_config
-    for name in ("generator", "discriminator"):
-        module = getattr(task, name, None)
-        if module is None:
-            continue
+    for name, module in task.modules().items():
         if t.sync_batchnorm and distributed.is_distributed():  # one process: plain BN sees the whole batch
             module = distributed.convert_sync_batchnorm(module, device)
         if t.channels_last:

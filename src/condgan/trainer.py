@@ -1,11 +1,13 @@
 """The training loop. Nothing in this file knows what an image, a label or a pair is.
 
-A task supplies `generator` and `discriminator` modules and `d_loss(batch)` / `g_loss(batch)`,
-each returning (loss, logs); a d_loss of None means no discriminator update (a generator-only
-baseline). The trainer alternates `d_steps` discriminator steps and one generator step, keeps
-an EMA of the generator, logs to metrics.jsonl (and TensorBoard when it is installed), writes
-sample pictures through the task, and checkpoints atomically so that a resumed run continues
-exactly as an uninterrupted one would have.
+A task supplies named modules (`modules()`) and named players (`players()`, tasks/players.py): each
+player is one Adam optimizer over some of the modules and a loss(batch) -> (loss, logs); a loss of
+None means no update (pix2pix's generator-only baseline). One training step runs the players in
+order (cgan and pix2pix: `d_steps` discriminator updates, then the generator; cyclegan: both
+generators, then both discriminators). The trainer keeps an EMA of every generator-role module,
+logs to metrics.jsonl (and TensorBoard when it is installed), writes sample pictures through the
+task, and checkpoints atomically (the task's own state too, e.g. CycleGAN's image pools) so that a
+resumed run continues exactly as an uninterrupted one would have.
 """
 
 from __future__ import annotations
@@ -82,34 +84,58 @@ class Trainer:
         self.run_dir = Path(run_dir)
         self.batches = batches
         self.progress = progress
-        self.g_optimizer = _adam(task.generator, config.lr, config)
-        self.d_optimizer = _adam(task.discriminator, config.d_lr or config.lr, config)
-        generator = distributed.unwrap(task.generator)
-        self.ema = EMA(generator, config.ema_decay, config.ema_every) if config.ema_decay > 0 else None
+        modules, players = task.modules(), task.players()
+        self.base_lrs = {name: _role_lr(player.role, config) for name, player in players.items()}  # before decay
+        self.optimizers = {
+            name: _adam([modules[module] for module in player.modules], self.base_lrs[name], config)
+            for name, player in players.items()
+        }
+        self._lr_player = next((n for n, p in players.items() if p.role == "generator"), next(iter(players)))
+        self.generator_names = [m for player in players.values() if player.role == "generator" for m in player.modules]
+        self.emas = {
+            name: EMA(distributed.unwrap(modules[name]), config.ema_decay, config.ema_every)
+            for name in self.generator_names
+            if config.ema_decay > 0
+        }
         self.is_main, self.world_size = distributed.is_main(), distributed.world_size()  # only rank 0 writes
-        self.device = next(generator.parameters()).device
-        self.precision = Precision(self.device, resolve_precision(config.precision, self.device))
+        self.device = next(distributed.unwrap(next(iter(modules.values()))).parameters()).device
+        self.precision = Precision(self.device, resolve_precision(config.precision, self.device), tuple(players))
         self.skipped_steps = 0  # steps skipped for a non-finite loss (train.skip_nonfinite)
         self._saved_step: int | None = None
-        self.base_lrs = (config.lr, config.d_lr or config.lr)  # (generator, discriminator) before any decay
         self.step = 0
         self.elapsed = 0.0  # training seconds, summed over resumed sessions
         self._writer = None
 
     @property
-    def sampling_generator(self) -> nn.Module:
-        """The generator to sample from: the EMA one when kept, with batch-norm statistics of its own.
+    def ema(self) -> EMA | None:
+        """The EMA of the module named "generator" (cgan, pix2pix), else of the first generator; None if none kept."""
+        return self.emas.get("generator", next(iter(self.emas.values()), None))
 
-        The EMA's running statistics are copied from the raw generator, whose weights differ; they
+    def sampling_modules(self) -> dict[str, nn.Module]:
+        """The generator-role modules to sample from, by name: the EMA ones when kept, with batch-norm
+        statistics of their own.
+
+        An EMA's running statistics are copied from the raw generator, whose weights differ; they
         are recomputed for the EMA weights (precise_bn) on the task's calibration inputs whenever
         the EMA has changed since: before each sample grid, checkpoint and quick eval. For the
         default dcgan recipe this lowered FID after 4 minutes of training from 1.20 to 0.97."""
-        if self.ema is None:
-            return distributed.unwrap(self.task.generator)
-        if self.ema.stale_batch_norm and hasattr(self.task, "calibration_batches"):
-            recalibrate_batch_norm(self.ema.module, self.task.calibration_batches(self.device))
-        self.ema.stale_batch_norm = False
-        return self.ema.module
+        modules = self.task.modules()
+        sampling = {}
+        for name in self.generator_names:
+            ema = self.emas.get(name)
+            if ema is None:
+                sampling[name] = distributed.unwrap(modules[name])
+                continue
+            if ema.stale_batch_norm and hasattr(self.task, "calibration_batches"):
+                recalibrate_batch_norm(ema.module, self.task.calibration_batches(self.device))
+            ema.stale_batch_norm = False
+            sampling[name] = ema.module
+        return sampling
+
+    @property
+    def sampling_generator(self) -> nn.Module:
+        """The module named "generator" to sample from (sampling_modules)."""
+        return self.sampling_modules()["generator"]
 
     # ------------------------------------------------------------------ the loop
     def fit(self, total_steps: int | None, time_budget: float = 0.0) -> dict:
@@ -119,8 +145,8 @@ class Trainer:
         bar = training_progress(total_steps, start_step, time_budget, self.progress)  # a bar, or lines in a log
         totals: dict[str, float] = {}
         count = 0
-        self.task.generator.train()
-        self.task.discriminator.train()
+        for module in self.task.modules().values():
+            module.train()
         try:
             while (total_steps is None or self.step < total_steps) and not (
                 time_budget and self.elapsed >= time_budget
@@ -130,8 +156,8 @@ class Trainer:
                                    self.elapsed / time_budget if time_budget else 0.0)  # fmt: skip
                     self._scale_lr(lr_factor(progress, c.lr_decay, c.lr_decay_start))
                 logs = self._train_step()
-                if c.lr_decay != "none":
-                    logs["lr"] = self.g_optimizer.param_groups[0]["lr"]
+                if c.lr_decay != "none":  # the first generator player's rate
+                    logs["lr"] = self.optimizers[self._lr_player].param_groups[0]["lr"]
                 self.step += 1
                 self.elapsed = time.perf_counter() - start_time
                 if time_budget:  # every rank stops (and decays its lr) on rank 0's clock
@@ -165,34 +191,37 @@ class Trainer:
         return {"steps": self.step, "seconds": self.elapsed, "steps_this_session": self.step - start_step}
 
     def _train_step(self) -> dict[str, float]:
+        """One step: every player in turn (the task's order), each `updates` times; a player's logs are
+        those of its last update. Looked up each step, so a wrapped loss (benchmarks/profile_step) counts."""
         logs: dict[str, float] = {}
-        for _ in range(self.config.d_steps):
-            batch = next(self.batches)
-            batch = to_channels_last(batch) if self.config.channels_last else batch
-            with self.precision.autocast():
-                loss, logs = self.task.d_loss(batch)
-            if loss is None:  # the task has nothing for D to learn (pix2pix's L1-only baseline): no D update
-                continue
-            if self._check_finite(loss, "discriminator", logs):
-                self.d_optimizer.zero_grad(set_to_none=True)
-                self.precision.backward_and_step("d", loss, self.d_optimizer)
-            else:  # skipped on every rank: log nothing of it (the ranks' log keys stay equal)
-                logs = {}
-        with self.precision.autocast():
-            loss, g_logs = self.task.g_loss(batch)
-        if self._check_finite(loss, "generator", g_logs):
-            self.g_optimizer.zero_grad(set_to_none=True)
-            self.precision.backward_and_step("g", loss, self.g_optimizer)
-            if self.ema is not None:
-                self.ema.update(distributed.unwrap(self.task.generator))
-        else:
-            g_logs = {}
-        return {**logs, **g_logs}
+        batch = None
+        modules = self.task.modules()
+        for index, (name, player) in enumerate(self.task.players().items()):
+            player_logs: dict[str, float] = {}
+            for _ in range(self.config.d_steps if player.role == "discriminator" else 1):
+                if index == 0 or batch is None:  # the first player draws a fresh batch for each update
+                    batch = next(self.batches)
+                    batch = to_channels_last(batch) if self.config.channels_last else batch
+                with self.precision.autocast():
+                    loss, player_logs = player.loss(batch)
+                if loss is None:  # nothing for this player to learn (pix2pix's L1-only baseline): no update
+                    continue
+                if self._check_finite(loss, player.role, player_logs):
+                    optimizer = self.optimizers[name]
+                    optimizer.zero_grad(set_to_none=True)
+                    self.precision.backward_and_step(name, loss, optimizer)
+                    for module in player.modules:
+                        if module in self.emas:
+                            self.emas[module].update(distributed.unwrap(modules[module]))
+                else:  # skipped on every rank: log nothing of it (the ranks' log keys stay equal)
+                    player_logs = {}
+            logs.update(player_logs)
+        return logs
 
     def _scale_lr(self, factor: float) -> None:
-        for optimizer, base in zip((self.g_optimizer, self.d_optimizer), self.base_lrs, strict=True):
+        for name, optimizer in self.optimizers.items():
             for group in optimizer.param_groups:
-                group["lr"] = base * factor
+                group["lr"] = self.base_lrs[name] * factor
 
     def _check_finite(self, loss: torch.Tensor, player: str, logs: dict[str, float]) -> bool:
         """True for a finite loss (on every rank). A non-finite one is skipped (no update) while
@@ -245,28 +274,30 @@ class Trainer:
         if not self.is_main:
             return
         path = self.run_dir / "samples" / f"step_{self.step:07d}.png"
-        self.task.write_samples(path, self.sampling_generator, self.step)
+        self.task.write_samples(path, step=self.step, **self.sampling_modules())
 
     # ------------------------------------------------------------------ checkpoints
     def weights(self) -> dict[str, dict[str, torch.Tensor]]:
         weights = {name: distributed.unwrap(module).state_dict() for name, module in self.task.modules().items()}
-        if self.ema is not None:
-            weights["generator_ema"] = self.sampling_generator.state_dict()
+        if self.emas:
+            sampling = self.sampling_modules()
+            weights.update({f"{name}_ema": sampling[name].state_dict() for name in self.emas})
         return weights
 
     def state_dict(self) -> dict:
         state = {
             "step": self.step,
             "elapsed": self.elapsed,
-            "g_optimizer": self.g_optimizer.state_dict(),
-            "d_optimizer": self.d_optimizer.state_dict(),
-            "ema_updates": self.ema.updates if self.ema else 0,
+            **{f"{name}_optimizer": optimizer.state_dict() for name, optimizer in self.optimizers.items()},
+            "ema_updates": self.ema.updates if self.ema else 0,  # every EMA is updated at the same steps
             "cpu_rng": torch.get_rng_state(),
             "batches": self.batches.state_dict(),
             "world_size": self.world_size,  # the loader position is per rank (see distributed.py)
             "skipped_steps": self.skipped_steps,
             "grad_scalers": self.precision.state_dict(),
         }
+        if hasattr(self.task, "state_dict"):  # what the task keeps between steps (CycleGAN: its image pools)
+            state["task"] = self.task.state_dict()
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
@@ -297,14 +328,16 @@ class Trainer:
             raise CheckpointError(f"{self.run_dir}: no complete checkpoint to resume from; start a new run")
         for name, module in self.task.modules().items():
             load_module_weights(distributed.unwrap(module), folder / f"{name}.safetensors")
-        if self.ema is not None:
-            load_module_weights(self.ema.module, folder / "generator_ema.safetensors")
+        for name, ema in self.emas.items():
+            load_module_weights(ema.module, folder / f"{name}_ema.safetensors")
         state = load_state(folder / "state.pt")
         self.step, self.elapsed = int(state["step"]), float(state["elapsed"])
-        self.g_optimizer.load_state_dict(state["g_optimizer"])
-        self.d_optimizer.load_state_dict(state["d_optimizer"])
-        if self.ema is not None:
-            self.ema.updates = int(state["ema_updates"])
+        for name, optimizer in self.optimizers.items():
+            optimizer.load_state_dict(state[f"{name}_optimizer"])
+        for ema in self.emas.values():
+            ema.updates = int(state["ema_updates"])
+        if hasattr(self.task, "load_state_dict"):
+            self.task.load_state_dict(state.get("task", {}))
         torch.set_rng_state(state["cpu_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -332,9 +365,16 @@ def lr_factor(progress: float, decay: str, start: float = 0.5) -> float:
     return max(0.0, (1.0 - progress) / (1.0 - start))
 
 
-def _adam(module: nn.Module, lr: float, config: TrainConfig) -> torch.optim.Adam:
-    """Adam with the fused kernel (one pass over all parameters; much faster on CPU than the loop)."""
-    return torch.optim.Adam(module.parameters(), lr=lr, betas=(config.beta1, config.beta2), fused=True)
+def _role_lr(role: str, config: TrainConfig) -> float:
+    """A player's learning rate before decay: train.lr for generators, train.d_lr (0 = lr) for discriminators."""
+    return config.d_lr or config.lr if role == "discriminator" else config.lr
+
+
+def _adam(modules: list[nn.Module], lr: float, config: TrainConfig) -> torch.optim.Adam:
+    """One Adam over the modules' parameters (in order), with the fused kernel (one pass over all of
+    them; much faster on CPU than the loop)."""
+    parameters = [p for module in modules for p in module.parameters()]
+    return torch.optim.Adam(parameters, lr=lr, betas=(config.beta1, config.beta2), fused=True)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:

@@ -15,7 +15,7 @@ from condgan.config import Config, load_json, save_json
 from condgan.data import ImageDataset, load_dataset
 from condgan.data.datasets import conform
 from condgan.errors import CheckpointError, ConfigError, DataError
-from condgan.models import build_discriminator, build_generator, smallest_image_size
+from condgan.models import build_networks, smallest_image_size
 from condgan.runtime import resolve_device, set_threads
 from condgan.tasks import task_class
 from condgan.trainer import Trainer
@@ -108,9 +108,9 @@ def create_run_dir(out: Path) -> None:
 
 
 def build_task(config: Config, device: torch.device):
-    generator = build_generator(config).to(device)
-    discriminator = build_discriminator(config).to(device)
-    return task_class(config.task)(config, generator, discriminator)
+    """The config's task over its networks (models.build_networks), on `device`."""
+    networks = build_networks(config)
+    return task_class(config.task)(config, **{name: module.to(device) for name, module in networks.items()})
 
 
 def train(

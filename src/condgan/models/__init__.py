@@ -63,11 +63,22 @@ def build_discriminator(config: Config) -> nn.Module:
     return cls(**kwargs)
 
 
+def build_networks(config: Config) -> dict[str, nn.Module]:
+    """Every network the config's task trains, by the name its weights are saved under (the task's
+    keyword arguments): generator and discriminator, or CycleGAN's two of each (models/cyclegan.py)."""
+    if config.task == "cyclegan":
+        from condgan.models.cyclegan import build_cycle_networks
+
+        return build_cycle_networks(config)
+    return {"generator": build_generator(config), "discriminator": build_discriminator(config)}
+
+
 __all__ = [
     "DISCRIMINATORS",
     "GENERATORS",
     "IMAGE_SIZES",
     "build_discriminator",
     "build_generator",
+    "build_networks",
     "smallest_image_size",
 ]

@@ -18,6 +18,7 @@ from torch import nn
 from condgan.config import Config
 from condgan.distributed import batch_noise, unwrap
 from condgan.losses import get_loss, gradient_penalty, r1_penalty
+from condgan.tasks.players import Player
 
 
 class CGANTask:
@@ -36,6 +37,11 @@ class CGANTask:
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def players(self) -> dict[str, Player]:
+        """D's update(s), then G's, each step (the trainer's order; G reuses D's batch and fake images)."""
+        return {"d": Player("discriminator", ("discriminator",), self.d_loss),
+                "g": Player("generator", ("generator",), self.g_loss)}  # fmt: skip
 
     def _discriminate(self, images: torch.Tensor, labels: torch.Tensor | None, discriminator: nn.Module | None = None):
         discriminator = discriminator or self.discriminator

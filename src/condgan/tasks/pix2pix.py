@@ -28,6 +28,7 @@ from condgan.distributed import unwrap
 from condgan.errors import ConfigError
 from condgan.losses import get_loss
 from condgan.tasks.cgan import frozen
+from condgan.tasks.players import Player
 
 PIX2PIX_LOSSES = ("bce", "lsgan", "hinge")
 SAMPLE_PAIRS = 8  # columns of the input | output | target grid
@@ -57,6 +58,11 @@ class Pix2PixTask:
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
+
+    def players(self) -> dict[str, Player]:
+        """D's update(s), then G's, each step (the trainer's order; G reuses D's batch and fake images)."""
+        return {"d": Player("discriminator", ("discriminator",), self.d_loss),
+                "g": Player("generator", ("generator",), self.g_loss)}  # fmt: skip
 
     def _judge(self, source: torch.Tensor, image: torch.Tensor, discriminator: nn.Module | None = None) -> torch.Tensor:
         discriminator = discriminator or self.discriminator
