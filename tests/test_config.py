@@ -98,7 +98,7 @@ BAD_VALUES = {  # one value each key refuses, and the words of what it allows
     "model.dropout": (1.0, "in [0, 1)"),
     "model.norm": ("group", "one of batch, instance, none"),
     "model.unet_downs": (1, "0 (from the image size) or >= 2"),
-    "model.resnet_blocks": (-1, ">= 0"),
+    "model.resnet_blocks": (-2, ">= -1"),
     "model.n_layers": (0, ">= 1"),
     "model.g_dropout": ("yes please", "true or false"),
     "loss.kind": ("l3", "one of bce, lsgan, hinge, wgan-gp"),
@@ -109,6 +109,9 @@ BAD_VALUES = {  # one value each key refuses, and the words of what it allows
     "loss.l1_weight": (-100, ">= 0"),
     "loss.gan_weight": (-1, ">= 0"),
     "loss.mismatch_weight": (-0.5, ">= 0"),
+    "loss.cycle_weight": (-10, ">= 0"),
+    "loss.identity_weight": (-0.5, ">= 0"),
+    "loss.pool_size": (-1, ">= 0"),
     "train.steps": (-3, ">= 0"),
     "train.epochs": (-1, ">= 0"),
     "train.time_budget": (-60, ">= 0"),
@@ -186,6 +189,7 @@ def test_a_bad_value_is_a_one_line_error_naming_key_value_and_what_is_allowed(ke
     "override",
     ["train.lr=2e-4", "train.beta1=0", "train.ema_decay=0", "model.num_classes=-1", "model.num_classes=0",
      "data.name=folder:/some/images", "data.name=aligned:data/fm-edges32", "data.name=pairs:x", "data.fallback=",
+     "data.name=unaligned:data/sneaker2boot", "model.resnet_blocks=-1", "task=cyclegan",
      "train.device=cuda:1", "train.keep_best=", "model.unet_downs=0", "model.dropout=0.4", "train.seed=4294967295"],
 )  # fmt: skip
 def test_edge_values_that_are_allowed(override):

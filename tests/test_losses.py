@@ -50,3 +50,34 @@ def test_r1_penalty_of_a_quadratic_critic():
 def test_unknown_loss_lists_choices():
     with pytest.raises(ConfigError, match="valid choices: bce, lsgan, hinge, wgan-gp"):
         losses.get_loss("nope")
+
+
+# ---------------------------------------------------------------- CycleGAN's terms, by hand
+def test_cyclegan_discriminator_loss_is_the_reference_halved():
+    real, fake = torch.tensor([1.0, 3.0]), torch.tensor([0.0, -2.0])
+    # lsgan, the reference's MSE: 0.5 * (mean((real - 1)^2) + mean(fake^2)) = 0.5 * ((0 + 4) / 2 + (0 + 4) / 2)
+    assert losses.d_cyclegan(real, fake, "lsgan").item() == pytest.approx(2.0)
+    # bce: 0.5 * (mean(softplus(-real)) + mean(softplus(fake)))
+    softplus = lambda x: math.log1p(math.exp(x))  # noqa: E731
+    expected = 0.5 * ((softplus(-1) + softplus(-3)) / 2 + (softplus(0) + softplus(-2)) / 2)
+    assert losses.d_cyclegan(real, fake, "bce").item() == pytest.approx(expected)
+    assert losses.d_cyclegan(real, fake, "hinge").item() == pytest.approx(0.5 * (0 + (1 + 0) / 2))
+
+
+def test_cyclegan_generator_adversarial_loss_is_the_reference():
+    fake = torch.tensor([0.0, -2.0])
+    assert losses.g_cyclegan(fake, "lsgan").item() == pytest.approx((1 + 9) / 2)  # mean((fake - 1)^2)
+    assert losses.g_cyclegan(fake, "bce").item() == pytest.approx((math.log(2) + math.log1p(math.exp(2))) / 2)
+    assert losses.g_cyclegan(fake, "hinge").item() == pytest.approx(1.0)
+
+
+def test_cycle_and_identity_terms_by_hand():
+    real_a, real_b = torch.zeros(1, 1, 2, 2), torch.ones(1, 1, 2, 2)
+    reconstructed_a = torch.tensor([[[[0.5, -0.5], [0.0, 1.0]]]])  # E|.| = (0.5 + 0.5 + 0 + 1) / 4 = 0.5
+    reconstructed_b = torch.full((1, 1, 2, 2), 0.75)  # E|0.75 - 1| = 0.25
+    assert losses.l1(reconstructed_a, real_a).item() == pytest.approx(0.5)
+    assert losses.g_cycle(real_a, reconstructed_a, real_b, reconstructed_b, weight=10).item() == pytest.approx(7.5)
+    # identity: 0.5 * lambda * (E|G_BA(a) - a| + E|G_AB(b) - b|) = 0.5 * 10 * (0.5 + 0.25)
+    same = losses.g_identity(real_a, reconstructed_a, real_b, reconstructed_b, weight=0.5, cycle_weight=10)
+    assert same.item() == pytest.approx(3.75)
+    assert losses.g_identity(real_a, reconstructed_a, real_b, reconstructed_b, weight=0, cycle_weight=10).item() == 0

@@ -20,9 +20,11 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, help="run directory to create (default runs/<data>)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override any config key, e.g. --set train.lr=1e-4 (repeatable)")  # fmt: skip
-    parser.add_argument("--data", help="fashion-mnist | mnist | kmnist | digits | cifar10 | folder:PATH")
+    parser.add_argument("--data", help="fashion-mnist | mnist | kmnist | digits | cifar10 | folder:PATH; pix2pix: "
+                                       "aligned:DIR | pairs:DIR; cyclegan: unaligned:DIR")  # fmt: skip
     parser.add_argument("--image-size", type=int, help="resize images to this size (28, 32, 64)")
-    parser.add_argument("--task", help="cgan (class-conditional, default) | pix2pix (paired image translation)")
+    parser.add_argument("--task", help="cgan (class-conditional, default) | pix2pix (paired image translation) | "
+                                       "cyclegan (unpaired image translation)")  # fmt: skip
     parser.add_argument("--model", help="generator and discriminator architecture: mlp | dcgan")
     parser.add_argument("--generator", help="generator only: mlp | dcgan | unet | resnet (pix2pix: unet)")
     parser.add_argument("--discriminator", help="mlp | dcgan | patchgan | pixel (pix2pix: patchgan)")
@@ -85,7 +87,7 @@ def cmd_train(args: argparse.Namespace) -> int:
         train(config if budget_given else None, out=args.resume, resume=True, progress=not args.no_progress)
         return 0
     name = config.data.name
-    for prefix in ("folder:", "aligned:", "pairs:"):
+    for prefix in ("folder:", "aligned:", "pairs:", "unaligned:"):
         name = name.removeprefix(prefix)
     out = args.out or Path("runs") / name.replace("/", "_").strip("_")
     train(config, out=out, force=args.force, progress=not args.no_progress)
@@ -126,13 +128,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from condgan.export import export_onnx
+    from condgan.export import export_run
 
-    report = export_onnx(args.run, args.output, opset=args.opset, use_ema=not args.no_ema)
-    meta, diff = report["metadata"], report["max_abs_diff"]
-    check = f"; onnxruntime matches PyTorch to {diff:.1e}" if diff is not None else ""
-    print(f"condgan: wrote {args.output} ({meta['task']} generator, {meta['weights']} weights, "
-          f"step {meta['step']}, inputs {', '.join(report['inputs'])}{check})", file=sys.stderr)  # fmt: skip
+    reports = export_run(args.run, args.output, opset=args.opset, use_ema=not args.no_ema,
+                         direction=args.direction or "")  # fmt: skip
+    for report in reports:
+        meta, diff = report["metadata"], report["max_abs_diff"]
+        check = f"; onnxruntime matches PyTorch to {diff:.1e}" if diff is not None else ""
+        way = f" {meta['direction']}" if "direction" in meta else ""
+        print(f"condgan: wrote {report['path']} ({meta['task']}{way} generator, {meta['weights']} weights, "
+              f"step {meta['step']}, inputs {', '.join(report['inputs'])}{check})", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -152,7 +157,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 def cmd_translate(args: argparse.Namespace) -> int:
     from condgan.translate import load_translator
 
-    translator = load_translator(args.run, args.device, inference=args.inference)
+    translator = load_translator(args.run, args.device, inference=args.inference, direction=args.direction or "")
     warn = lambda message: print(f"condgan: warning: {message}", file=sys.stderr)  # noqa: E731
     sizes = {"native_size": args.native_size, "output_size": args.output_size}
     if args.input.is_dir():
@@ -171,6 +176,28 @@ def cmd_make_pairs(args: argparse.Namespace) -> int:
     out = make_pairs(args.source, args.task, args.size, args.out, limit=args.limit, seed=args.seed, force=args.force,
                      log=log)  # fmt: skip
     print(f"condgan: wrote {args.task} pairs to {out}; train with --task pix2pix --data aligned:{out}", file=sys.stderr)
+    return 0
+
+
+def cmd_make_unpaired(args: argparse.Namespace) -> int:
+    from condgan.data.make_unpaired import make_unpaired_classes, make_unpaired_pairs
+
+    log = lambda message: print(message, file=sys.stderr)  # noqa: E731
+    common = {"size": args.size, "limit": args.limit, "force": args.force, "log": log}
+    if args.from_pairs is not None:
+        if args.a or args.b:
+            from condgan.errors import ConfigError
+
+            raise ConfigError("--a and --b choose classes of --from SET; --from-pairs takes no classes, leave them out")
+        out = make_unpaired_pairs(args.from_pairs, args.out, seed=args.seed, **common)
+    else:
+        if not (args.a and args.b):
+            from condgan.errors import ConfigError
+
+            raise ConfigError(f"--from {args.source} needs --a CLASS and --b CLASS, the two sides' classes")
+        out = make_unpaired_classes(args.source, args.a, args.b, args.out, **common)
+    print(f"condgan: wrote an unaligned set to {out}; train with --task cyclegan --data unaligned:{out}",
+          file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -234,8 +261,8 @@ def _serve_parsers(commands) -> None:
 
 
 def _pix2pix_parsers(commands) -> None:
-    translate = commands.add_parser("translate", help="translate an image (or a folder) with a pix2pix run")
-    translate.add_argument("run", help="run directory of a pix2pix run, or pretrained:NAME")
+    translate = commands.add_parser("translate", help="translate an image (or a folder) with a pix2pix or cyclegan run")
+    translate.add_argument("run", help="run directory of a pix2pix or cyclegan run, or pretrained:NAME")
     translate.add_argument("input", type=Path, help="input image, or a folder of images")
     translate.add_argument("-o", "--output", type=Path, required=True, help="output image, or output folder")
     translate.add_argument("--aligned", action="store_true", help="inputs are A|B pairs: translate their input half")
@@ -247,10 +274,12 @@ def _pix2pix_parsers(commands) -> None:
                                 "256 px drawing gives a 256 px picture)")  # fmt: skip
     translate.add_argument("--inference", default="eval", choices=["eval", "paper"],
                            help="eval: running BN statistics, no dropout; paper: as in the paper's tests")  # fmt: skip
+    translate.add_argument("--direction", choices=["AtoB", "BtoA"],
+                           help="cyclegan runs: AtoB (default, G_AB) or BtoA (G_BA)")  # fmt: skip
     translate.add_argument("--device", default="auto")
     translate.set_defaults(func=cmd_translate)
 
-    data = commands.add_parser("data", help="paired datasets for pix2pix: make-pairs, fetch")
+    data = commands.add_parser("data", help="datasets for pix2pix and cyclegan: make-pairs, make-unpaired, fetch")
     data_commands = data.add_subparsers(dest="data_command", required=True, metavar="COMMAND")
     make = data_commands.add_parser("make-pairs", help="build a paired task (aligned format) from an image set")
     make.add_argument("--from", dest="source", required=True, help="fashion-mnist | digits | cifar10 | folder:PATH ...")
@@ -262,6 +291,20 @@ def _pix2pix_parsers(commands) -> None:
     make.add_argument("--seed", type=int, default=0, help="inpaint: where the squares go")
     make.add_argument("--force", action="store_true", help="replace an existing folder")
     make.set_defaults(func=cmd_make_pairs)
+    unpaired = data_commands.add_parser("make-unpaired", help="build an unaligned set (trainA/B, testA/B) for cyclegan")
+    origin = unpaired.add_mutually_exclusive_group(required=True)
+    origin.add_argument("--from", dest="source", help="two classes of this set: fashion-mnist | digits | folder:PATH")
+    origin.add_argument("--from-pairs", metavar="DIR",
+                        help="the two halves of a paired set (aligned:DIR, pairs:DIR or DIR), each side "
+                             "shuffled so no pair survives; true test partners in OUT/test_pairs.json")  # fmt: skip
+    unpaired.add_argument("--a", help="--from: side A's class (name or index), e.g. sneaker")
+    unpaired.add_argument("--b", help="--from: side B's class (name or index), e.g. ankle-boot")
+    unpaired.add_argument("--out", type=Path, required=True, help="folder to create (OUT/trainA, trainB, testA, testB)")
+    unpaired.add_argument("--size", type=int, default=0, help="resize both sides to this size (0 = their own)")
+    unpaired.add_argument("--limit", type=int, default=0, help="at most this many images per side and split (0 = all)")
+    unpaired.add_argument("--seed", type=int, default=0, help="--from-pairs: the shuffle")
+    unpaired.add_argument("--force", action="store_true", help="replace an existing folder")
+    unpaired.set_defaults(func=cmd_make_unpaired)
     fetch = data_commands.add_parser("fetch", help="download a standard pix2pix dataset (facades, maps, ...)")
     fetch.add_argument("name", choices=["facades", "maps", "edges2shoes", "edges2handbags", "night2day", "cityscapes"])
     fetch.add_argument("--root", type=Path, help="folder to unpack into (default ~/.cache/condgan/pix2pix)")
@@ -292,6 +335,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "condgan train --config configs/digits.yaml --set train.lr=1e-4 --out runs/digits",
         "condgan train --data digits --num-classes 0 --steps 2000 --out runs/vanilla",
         "condgan train --resume runs/fashion --steps 8000",
+        "condgan train --task cyclegan --data unaligned:data/sneaker2boot --steps 2000 --out runs/sneaker2boot",
     ),
     "sample": (
         "condgan sample pretrained:fashion-mnist --class sneaker --n 16 -o sneakers.png",
@@ -303,9 +347,14 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     "translate": (
         "condgan translate pretrained:edges2fashion edges.png -o clothes.png",
         "condgan translate runs/edges data/fm-edges32/test --aligned -o translated/",
+        "condgan translate runs/sneaker2boot data/sneaker2boot/testB -o sneakers/ --direction BtoA",
     ),
     "data": ("condgan data make-pairs --from fashion-mnist --task edges --size 32 --out data/fm-edges32",),
     "data make-pairs": ("condgan data make-pairs --from fashion-mnist --task edges --size 32 --out data/fm-edges32",),
+    "data make-unpaired": (
+        "condgan data make-unpaired --from fashion-mnist --a sneaker --b ankle-boot --size 32 --out data/sneaker2boot",
+        "condgan data make-unpaired --from-pairs data/fm-edges32 --out data/edges2fashion-unpaired",
+    ),
     "data fetch": ("condgan data fetch facades",),
     "import-pix2pix": ("condgan import-pix2pix latest_net_G.pth --netG unet_256 --out runs/facades-reference",),
     "serve": ("condgan serve runs/fashion pretrained:edges2fashion --port 7860",),
@@ -383,6 +432,8 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("-o", "--output", type=Path, required=True, help="file to write, e.g. gen.onnx")
     export.add_argument("--opset", type=int, default=17, help="ONNX opset version")
     export.add_argument("--no-ema", action="store_true", help="export the raw generator weights, not the EMA")
+    export.add_argument("--direction", choices=["AtoB", "BtoA"],
+                        help="cyclegan: only this one (default: both, OUT.AtoB.onnx and OUT.BtoA.onnx)")  # fmt: skip
     export.set_defaults(func=cmd_export)
 
     evaluate = commands.add_parser("eval", help="measure a run's samples beside real data (eval.md, eval.json)")

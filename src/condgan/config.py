@@ -90,15 +90,17 @@ def from_registries(*registries: str, extra: tuple[str, ...] = ()) -> Check:
 
 
 def _dataset_name(value: str) -> str | None:
-    """A named set (data/datasets.py), folder:PATH, pix2pix's aligned:DIR or pairs:DIR, or '' (none: a run
-    imported from another program keeps the name of no set)."""
+    """A named set (data/datasets.py), folder:PATH, pix2pix's aligned:DIR or pairs:DIR, CycleGAN's
+    unaligned:DIR, or '' (none: a run imported from another program keeps the name of no set)."""
     from condgan.data.datasets import DATASETS
     from condgan.data.pair_files import KINDS
+    from condgan.data.unaligned import UNALIGNED
 
+    kinds = (*KINDS, UNALIGNED)
     prefix, _, path = value.partition(":")
-    if not value or value in DATASETS or (prefix in ("folder", *KINDS) and path):
+    if not value or value in DATASETS or (prefix in ("folder", *kinds) and path):
         return None
-    return f"one of {', '.join([*DATASETS, 'folder:PATH', *(kind + ':DIR' for kind in KINDS)])} or ''"
+    return f"one of {', '.join([*DATASETS, 'folder:PATH', *(kind + ':DIR' for kind in kinds)])} or ''"
 
 
 def _device(value: str) -> str | None:
@@ -156,7 +158,8 @@ class ModelConfig:
     norm: str = _key("batch", from_registries("condgan.models.norms:NORMS"))
     # unet: down-samplings; 0 = from the image size (8 for 256 px, 7 for 128, 5 for 32)
     unet_downs: int = _key(0, zero_or_at_least(2, "from the image size"))
-    resnet_blocks: int = _key(9, at_least(0))  # resnet: residual blocks (6 or 9 in the reference)
+    # resnet: residual blocks (6 or 9 in the reference); -1 = from the image size (9 above 128 px, else 6)
+    resnet_blocks: int = _key(9, at_least(-1))
     n_layers: int = _key(3, at_least(1))  # patchgan: stride-2 layers (3 = the 70x70 PatchGAN)
     g_dropout: bool = _key(True, BOOL)  # unet | resnet: dropout 0.5 in G, pix2pix's only noise source
 
@@ -174,6 +177,12 @@ class LossConfig:
     gan_weight: float = _key(1.0, at_least(0))
     # pix2pix: weight of D's (x, real y of another item) fake term; 1 = Reed et al.
     mismatch_weight: float = _key(0.0, at_least(0))
+    # cyclegan: lambda, the weight of each cycle-consistency L1 |G_BA(G_AB(a)) - a| and |G_AB(G_BA(b)) - b|
+    cycle_weight: float = _key(10.0, at_least(0))
+    # cyclegan: the identity L1 |G_AB(b) - b| and its mirror, weighted identity_weight * cycle_weight; 0 = off
+    identity_weight: float = _key(0.5, at_least(0))
+    # cyclegan: generated images each discriminator keeps; it sees an older one half the time (0 = off)
+    pool_size: int = _key(50, at_least(0))
 
 
 @dataclass(frozen=True)
@@ -224,7 +233,7 @@ class TrainConfig:
 
 @dataclass(frozen=True)
 class Config:
-    task: str = _key("cgan", from_registries("condgan.tasks:TASKS"))  # cgan | pix2pix
+    task: str = _key("cgan", from_registries("condgan.tasks:TASKS"))  # cgan | pix2pix | cyclegan
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     loss: LossConfig = field(default_factory=LossConfig)
@@ -386,9 +395,25 @@ def load_config(
 # Defaults that differ by task, applied by load_config under everything the user gives.
 # pix2pix: the paper's choices (Isola et al. 2017, sec. 3.3 and 4; the reference's train options):
 # U-Net + 70x70 PatchGAN with ngf = ndf = 64, batch size 1, Adam(2e-4), no EMA, lr constant then linear decay.
+# cyclegan: the paper's (Zhu et al. 2017, sec. 4 and 7.2; the reference's cycle_gan options): ResNet G (9 blocks
+# above 128 px, 6 at 128 and below) without dropout, 70x70 PatchGAN D, ngf = ndf = 64, instance norm, LSGAN,
+# batch size 1, Adam(2e-4, 0.5), no EMA, lr constant then linear decay (lambda, identity, pool: LossConfig).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "pix2pix": {
         "model": {"generator": "unet", "discriminator": "patchgan", "g_width": 64, "d_width": 64},
+        "train": {"batch_size": 1, "lr": 2e-4, "ema_decay": 0.0, "lr_decay": "linear"},
+    },
+    "cyclegan": {
+        "model": {
+            "generator": "resnet",
+            "discriminator": "patchgan",
+            "g_width": 64,
+            "d_width": 64,
+            "norm": "instance",
+            "resnet_blocks": -1,
+            "g_dropout": False,
+        },
+        "loss": {"kind": "lsgan"},
         "train": {"batch_size": 1, "lr": 2e-4, "ema_decay": 0.0, "lr_decay": "linear"},
     },
 }

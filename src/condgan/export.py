@@ -202,27 +202,62 @@ def run_metadata(config, step: int | None, ema: bool, image_to_image: bool) -> d
 
 
 def export_onnx(
-    run: str | Path, out_path: str | Path, opset: int = DEFAULT_OPSET, use_ema: bool = True, verify: bool = True
-) -> dict:
-    """Export the generator of run directory `run` to the ONNX file `out_path` (see module doc)."""
+    run: str | Path, out_path: str | Path, opset: int = DEFAULT_OPSET, use_ema: bool = True, verify: bool = True,
+    direction: str = "",
+) -> dict:  # fmt: skip
+    """Export the generator of run directory `run` to the ONNX file `out_path` (see module doc); for a
+    cyclegan run the generator of `direction` (AtoB, the default, or BtoA; `export_run` writes both)."""
     from condgan.checkpoint import load_module_weights
     from condgan.generate import checkpoint_step, generator_weights_path, load_config_of, resolve_run_dir
     from condgan.models import build_generator
 
     run_dir = resolve_run_dir(run)
     config = load_config_of(run_dir)
-    module = build_generator(config)
-    weights = generator_weights_path(run_dir, use_ema)
+    if config.task == "cyclegan":
+        from condgan.models.cyclegan import GENERATOR_NAMES, build_cycle_generator, direction_config
+
+        direction = direction or "AtoB"
+        module = build_cycle_generator(config, direction)
+        weights = generator_weights_path(run_dir, use_ema, GENERATOR_NAMES[direction])
+        config = direction_config(config, direction)  # its input channels as source_channels, for the metadata
+    else:
+        module = build_generator(config)
+        weights = generator_weights_path(run_dir, use_ema)
     load_module_weights(module, weights)
     step = checkpoint_step(run_dir)  # a pretrained:NAME model: the step of the run it was packed from
     image_to_image = is_image_to_image(module)
-    meta = run_metadata(config, step, weights.name.startswith("generator_ema"), image_to_image)
+    meta = run_metadata(config, step, weights.stem.endswith("_ema"), image_to_image)
     if image_to_image:
         meta["size_multiple"] = module.size_multiple
+    if config.task == "cyclegan":
+        meta["direction"] = direction
     report = export_module_onnx(
         module, out_path, metadata=meta, image_size=config.data.image_size, opset=opset, verify=verify
     )
     return {**report, "metadata": meta}
+
+
+def direction_path(out_path: str | Path, direction: str) -> Path:
+    """gen.onnx -> gen.AtoB.onnx: where `export_run` writes one direction of a cyclegan run."""
+    out_path = Path(out_path)
+    return out_path.with_name(f"{out_path.stem}.{direction}{out_path.suffix}")
+
+
+def export_run(
+    run: str | Path, out_path: str | Path, opset: int = DEFAULT_OPSET, use_ema: bool = True, verify: bool = True,
+    direction: str = "",
+) -> list[dict]:  # fmt: skip
+    """`condgan export`: one file for a cgan or pix2pix run; for a cyclegan run without a `direction`, both
+    directions' generators, OUT.AtoB.onnx and OUT.BtoA.onnx (each written atomically once it is checked)."""
+    from condgan.generate import load_config_of, resolve_run_dir
+
+    if load_config_of(resolve_run_dir(run)).task != "cyclegan" or direction:
+        return [export_onnx(run, out_path, opset, use_ema, verify, direction=direction)]
+    from condgan.models.cyclegan import DIRECTIONS
+
+    return [
+        export_onnx(run, direction_path(out_path, way), opset, use_ema, verify, direction=way) for way in DIRECTIONS
+    ]
 
 
 def read_metadata(path: str | Path) -> dict[str, str]:

@@ -83,8 +83,10 @@ def load_config_of(run_dir: Path) -> Config:
         raise CheckpointError(f"{run_dir / 'config.json'} is not a valid condgan config ({exc}); restore it") from None
 
 
-def generator_weights_path(run_dir: Path, use_ema: bool = True) -> Path:
-    packed = Path(run_dir) / "generator_ema.safetensors"  # a pretrained model's folder (condgan.pretrained)
+def generator_weights_path(run_dir: Path, use_ema: bool = True, name: str = "generator") -> Path:
+    """The weights file of the run's generator `name` (CycleGAN: generator_ab, generator_ba): its EMA when
+    kept and `use_ema`, from the newest checkpoint (or a packed pretrained model's folder)."""
+    packed = Path(run_dir) / f"{name}_ema.safetensors"  # a pretrained model's folder (condgan.pretrained)
     if packed.is_file():
         if not use_ema:
             raise CheckpointError(f"{run_dir} is a packed model with only the EMA generator; use its EMA weights")
@@ -92,8 +94,8 @@ def generator_weights_path(run_dir: Path, use_ema: bool = True) -> Path:
     folder = latest_checkpoint(run_dir)
     if folder is None:
         raise CheckpointError(f"{run_dir} has no complete checkpoint yet; train it (or resume it) first")
-    ema = folder / "generator_ema.safetensors"
-    return ema if use_ema and ema.is_file() else folder / "generator.safetensors"
+    ema = folder / f"{name}_ema.safetensors"
+    return ema if use_ema and ema.is_file() else folder / f"{name}.safetensors"
 
 
 def checkpoint_step(run_dir: Path) -> int | None:
@@ -252,23 +254,24 @@ class ClassConditionalGenerator:
 
 
 def load_generator(
-    run: str | Path, device: str = "auto", use_ema: bool = True, precision: str = "fp32"
+    run: str | Path, device: str = "auto", use_ema: bool = True, precision: str = "fp32", direction: str = ""
 ) -> ClassConditionalGenerator:
     """Rebuild a run's generator from its config.json and newest checkpoint (EMA weights by default).
 
     `precision`: "fp32" or "bf16" (ClassConditionalGenerator), for class-conditional runs.
-    A pix2pix run gives a `condgan.translate.Translator` (`.translate_file`, `.translate_tensor`).
+    A pix2pix run gives a `condgan.translate.Translator` (`.translate_file`, `.translate_tensor`); a
+    cyclegan run the Translator of `direction` (AtoB, the default, or BtoA).
     """
     from condgan.models import build_generator
 
     run_dir = resolve_run_dir(run)
     config = load_config_of(run_dir)
-    if config.task == "pix2pix":  # an image-to-image generator: condgan.translate.Translator
+    if config.task in ("pix2pix", "cyclegan"):  # an image-to-image generator: condgan.translate.Translator
         from condgan.translate import load_translator
 
         if precision != "fp32":
             raise CondganError(f"precision {precision!r} is for class-conditional runs; {run} translates in fp32")
-        return load_translator(run_dir, device, use_ema)
+        return load_translator(run_dir, device, use_ema, direction=direction)
     module = build_generator(config)
     load_module_weights(module, generator_weights_path(run_dir, use_ema))
     return ClassConditionalGenerator(module, config, resolve_device(device), precision)

@@ -83,6 +83,46 @@ LOSSES: dict[str, tuple[Callable, Callable]] = {
 }
 
 
+# ---------------------------------------------------------------- CycleGAN (Zhu et al. 2017)
+# The reference code's GANLoss is the plain MSE for lsgan (and BCE for bce); our lsgan pair carries Mao
+# et al.'s 1/2. The factor below turns ours into the reference's, so that lambda = 10 weighs the cycle
+# terms against the adversarial ones as in the paper.
+REFERENCE_SCALE = {"bce": 1.0, "lsgan": 2.0, "hinge": 1.0}
+CYCLEGAN_LOSSES = tuple(REFERENCE_SCALE)
+
+
+def d_cyclegan(real_logits: torch.Tensor, fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """One CycleGAN discriminator's loss, halved as in the paper: 0.5 * (loss on real + loss on fake);
+    lsgan: 0.5 * (E[(real - 1)^2] + E[fake^2]); bce: 0.5 * (E[softplus(-real)] + E[softplus(fake)])."""
+    return 0.5 * REFERENCE_SCALE[kind] * LOSSES[kind][0](real_logits, fake_logits)
+
+
+def g_cyclegan(fake_logits: torch.Tensor, kind: str) -> torch.Tensor:
+    """A CycleGAN generator's adversarial loss: lsgan E[(fake - 1)^2]; bce E[softplus(-fake)]; hinge -E[fake]."""
+    return REFERENCE_SCALE[kind] * LOSSES[kind][1](fake_logits)
+
+
+def l1(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute difference E|output - target| (CycleGAN's cycle and identity terms, pix2pix's L1)."""
+    return (output - target).abs().mean()
+
+
+def g_cycle(
+    real_a: torch.Tensor, reconstructed_a: torch.Tensor, real_b: torch.Tensor, reconstructed_b: torch.Tensor,
+    *, weight: float,
+) -> torch.Tensor:  # fmt: skip
+    """Cycle consistency: weight * (E|G_BA(G_AB(a)) - a| + E|G_AB(G_BA(b)) - b|), lambda = 10 in the paper."""
+    return weight * (l1(reconstructed_a, real_a) + l1(reconstructed_b, real_b))
+
+
+def g_identity(
+    real_a: torch.Tensor, same_a: torch.Tensor, real_b: torch.Tensor, same_b: torch.Tensor,
+    *, weight: float, cycle_weight: float,
+) -> torch.Tensor:  # fmt: skip
+    """Identity: weight * cycle_weight * (E|G_BA(a) - a| + E|G_AB(b) - b|), 0.5 * lambda in the paper."""
+    return weight * cycle_weight * (l1(same_a, real_a) + l1(same_b, real_b))
+
+
 def get_loss(kind: str) -> tuple[Callable, Callable]:
     """(d_loss, g_loss) for a loss name; ConfigError naming the valid ones otherwise."""
     if kind not in LOSSES:

@@ -23,7 +23,8 @@ from condgan.trainer import Trainer
 
 def resolve_config(config: Config, dataset) -> Config:
     """Fill what the dataset decides: image size, channels, class names, number of classes (pix2pix: input
-    channels, the jitter's load size, the inputs' background polarity)."""
+    channels, the jitter's load size, the inputs' background polarity; cyclegan: side A's channels as
+    data.source_channels, the load size, the ResNet depth for the image size)."""
     data = replace(
         config.data,
         image_size=dataset.image_size,
@@ -44,7 +45,14 @@ def resolve_config(config: Config, dataset) -> Config:
         background = data.source_background or dataset.source_background  # measured unless given
         data = replace(data, source_channels=dataset.source_channels, load_size=dataset.load_size,
                        source_background=background)  # fmt: skip
-    return replace(config, data=data, model=replace(config.model, num_classes=num_classes))
+    model = replace(config.model, num_classes=num_classes)
+    if config.task == "cyclegan":  # an UnalignedDataset: side A's channels, the jitter's stored size
+        from condgan.models.pix2pix import resnet_blocks_for
+
+        data = replace(data, source_channels=dataset.source_channels, load_size=dataset.load_size)
+        if model.resnet_blocks == -1:
+            model = replace(model, resnet_blocks=resnet_blocks_for(data.image_size))
+    return replace(config, data=data, model=model)
 
 
 def load_training_data(config: Config, log=print) -> tuple[Config, object]:
@@ -55,6 +63,13 @@ def load_training_data(config: Config, log=print) -> tuple[Config, object]:
         from condgan.data.paired import load_training_pairs
 
         return config, load_training_pairs(config)
+    if config.task == "cyclegan":  # unaligned:DIR -> (real_a, real_b) batches
+        from condgan.data.unaligned import load_sample_sides, load_training_sides
+        from condgan.tasks.cyclegan import SAMPLE_IMAGES
+
+        dataset = load_training_sides(config)
+        load_sample_sides(config, limit=SAMPLE_IMAGES)  # the sample sheets' images: their errors now, not later
+        return config, dataset
     try:
         dataset = load_dataset(d.name, "train", d.image_size, d.channels, download=d.download)
     except DataError as exc:

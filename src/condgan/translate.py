@@ -304,15 +304,29 @@ def write_image(array: np.ndarray, path: Path) -> Path:
     return path
 
 
-def load_translator(run: str | Path, device: str = "auto", use_ema: bool = True, inference: str = "eval") -> Translator:
-    """Rebuild a pix2pix run's generator from its config.json and newest checkpoint."""
+def load_translator(
+    run: str | Path, device: str = "auto", use_ema: bool = True, inference: str = "eval", direction: str = ""
+) -> Translator:
+    """Rebuild a pix2pix run's generator, or one direction's of a cyclegan run (`direction` AtoB, the
+    default, or BtoA), from its config.json and newest checkpoint."""
     from condgan.generate import generator_weights_path, load_config_of, resolve_run_dir
     from condgan.models import build_generator
 
     run_dir = resolve_run_dir(run)
     config = load_config_of(run_dir)
+    if config.task == "cyclegan":
+        from condgan.models.cyclegan import GENERATOR_NAMES, build_cycle_generator, direction_config
+
+        direction = direction or "AtoB"
+        module = build_cycle_generator(config, direction)  # an unknown direction: one line naming the valid ones
+        load_module_weights(module, generator_weights_path(run_dir, use_ema, GENERATOR_NAMES[direction]))
+        return Translator(module, direction_config(config, direction), resolve_device(device), inference)
     if config.task != "pix2pix":
-        raise CondganError(f"{run_dir} is a {config.task} run; translate needs a pix2pix run (condgan sample for cgan)")
+        raise CondganError(f"{run_dir} is a {config.task} run; translate needs a pix2pix run or a cyclegan run "
+                           "(condgan sample for cgan)")  # fmt: skip
+    if direction and direction != config.data.direction:
+        raise CondganError(f"{run_dir} is a pix2pix run: it translates one way only ({config.data.direction}); "
+                           "leave out the direction (cyclegan runs translate both ways)")  # fmt: skip
     module = build_generator(config)
     load_module_weights(module, generator_weights_path(run_dir, use_ema))
     return Translator(module, config, resolve_device(device), inference)

@@ -20,6 +20,38 @@ def to_uint8(images: torch.Tensor) -> torch.Tensor:
     return images.add(1.0).mul_(127.5).round_().clamp_(0, 255).to(torch.uint8)
 
 
+def crop_flip_draws(
+    batch: int, load: int, size: int, generator: torch.Generator, flip: bool = True
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Random crop corners (2, batch) (y0, x0 in [0, load - size]) and flips (batch,) for random_crop_flip:
+    the offsets drawn first, then the flips (none drawn without `flip`)."""
+    offsets = torch.randint(0, load - size + 1, (2, batch), generator=generator)  # (2, B): y0, x0
+    flips = torch.rand(batch, generator=generator) < 0.5 if flip else torch.zeros(batch, dtype=torch.bool)
+    return offsets, flips
+
+
+def random_crop_flip(
+    images: torch.Tensor, size: int, generator: torch.Generator | None, flip: bool = True,
+    draws: tuple[torch.Tensor, torch.Tensor] | None = None,
+) -> torch.Tensor:  # fmt: skip
+    """A random `size` crop and, with `flip`, a random horizontal flip of each image: (B, C, L, L) ->
+    (B, C, size, size), as one advanced-indexing gather (rows = y0 + arange(size), columns = x0 +
+    arange(size), reversed for flipped images). The crops and flips are `draws` when given, else
+    crop_flip_draws from `generator`."""
+    batch, load = images.shape[0], images.shape[-1]
+    if load == size and not flip:
+        return images
+    offsets, flips = draws if draws is not None else crop_flip_draws(batch, load, size, generator, flip)
+    span = torch.arange(size)
+    rows = offsets[0, :, None] + span  # (B, size)
+    cols = offsets[1, :, None] + span  # (B, size)
+    cols = torch.where(flips[:, None], cols.flip(1), cols)
+    device = images.device
+    b = torch.arange(batch, device=device)[:, None, None, None]
+    c = torch.arange(images.shape[1], device=device)[None, :, None, None]
+    return images[b, c, rows.to(device)[:, None, :, None], cols.to(device)[:, None, None, :]]  # (B, C, size, size)
+
+
 class InMemoryBatches:
     """An endless stream of shuffled (images, labels) batches, images as float in [-1, 1].
 

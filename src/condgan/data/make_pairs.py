@@ -20,8 +20,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,7 +28,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-from condgan.checkpoint import atomic_write_text
+from condgan.checkpoint import atomic_folder, atomic_write_text
 from condgan.data.datasets import load_dataset
 from condgan.data.sketch import sketch
 from condgan.errors import ConfigError, DataError
@@ -152,10 +150,8 @@ def make_pairs(
         if len(images) == 0:
             raise DataError(f"{source} has no {split} images to make pairs from")
         splits[split] = images
-    tmp = out.parent / f".{out.name}.{os.getpid()}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
     counts = {}
-    try:
+    with atomic_folder(out) as tmp:
         for split, targets in splits.items():
             rng = np.random.default_rng([seed, 0 if split == "train" else 1])
             log(f"condgan: making {len(targets)} {task} pairs for {split}")
@@ -176,11 +172,4 @@ def make_pairs(
             "seed": seed,
         }
         atomic_write_text(tmp / "pairs.json", json.dumps(metadata, indent=2) + "\n")
-        if out.exists():
-            shutil.rmtree(out) if out.is_dir() else out.unlink()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from condgan.data.loader import InMemoryBatches
+from condgan.data.loader import InMemoryBatches, random_crop_flip
 from condgan.data.pair_files import PairItem, decode_pair, list_pairs, parse_pair_source, scan_pairs
 from condgan.errors import ConfigError, DataError
 
@@ -109,23 +109,13 @@ def joint_jitter(
     """Random crop to `size` and random horizontal flip, the same for both images of each pair.
 
     source (B, Cs, L, L), target (B, Ct, L, L) -> (B, Cs, size, size), (B, Ct, size, size).
-    The crop and the flip are one advanced-indexing gather: rows = y0 + arange(size), columns
-    = x0 + arange(size), reversed for flipped pairs.
+    The two images of a pair go through loader.random_crop_flip together, concatenated on channels.
     """
-    batch, source_channels, load = source.shape[0], source.shape[1], source.shape[-1]
+    source_channels, load = source.shape[1], source.shape[-1]
     if load == size and not flip:
         return source, target
     pair = torch.cat([source, target], dim=1)  # (B, Cs + Ct, L, L)
-    offsets = torch.randint(0, load - size + 1, (2, batch), generator=generator)  # (2, B): y0, x0
-    flips = torch.rand(batch, generator=generator) < 0.5 if flip else torch.zeros(batch, dtype=torch.bool)
-    span = torch.arange(size)
-    rows = offsets[0, :, None] + span  # (B, size)
-    cols = offsets[1, :, None] + span  # (B, size)
-    cols = torch.where(flips[:, None], cols.flip(1), cols)
-    device = pair.device
-    b = torch.arange(batch, device=device)[:, None, None, None]
-    c = torch.arange(pair.shape[1], device=device)[None, :, None, None]
-    out = pair[b, c, rows.to(device)[:, None, :, None], cols.to(device)[:, None, None, :]]  # (B, C, size, size)
+    out = random_crop_flip(pair, size, generator, flip)  # (B, Cs + Ct, size, size)
     return out[:, :source_channels], out[:, source_channels:]
 
 

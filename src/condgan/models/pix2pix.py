@@ -32,19 +32,31 @@ def unet_downs_for(image_size: int) -> int:
     return downs
 
 
+TRANSLATION_TASKS = ("pix2pix", "cyclegan")
+
+
+def resnet_blocks_for(image_size: int) -> int:
+    """The reference's ResNet depth for an image size: 9 blocks above 128 px (resnet_9blocks at 256), 6 at
+    128 px and below (resnet_6blocks)."""
+    return 9 if image_size > 128 else 6
+
+
 def _check_pix2pix(config: Config, name: str, what: str) -> None:
-    if config.task != "pix2pix":
-        raise ConfigError(f"model.{what} {name!r} is a pix2pix network; use it with task pix2pix (--task pix2pix)")
+    if config.task not in TRANSLATION_TASKS:
+        raise ConfigError(
+            f"model.{what} {name!r} is a pix2pix network; use it with task pix2pix or cyclegan (--task pix2pix)"
+        )
     if config.model.norm not in NORMS:
         raise ConfigError(f"unknown model.norm {config.model.norm!r}; valid choices: {', '.join(NORMS)}")
 
 
-def _channels(config: Config) -> tuple[int, int]:
+def translation_channels(config: Config) -> tuple[int, int]:
+    """(data.source_channels, data.channels): the input and output channels (CycleGAN: side A's and B's)."""
     d = config.data
     if d.source_channels <= 0 or d.channels <= 0:
         raise ConfigError(
-            f"pix2pix needs data.source_channels and data.channels > 0 (got {d.source_channels}, {d.channels}); "
-            "they are filled from the data when training starts"
+            f"task {config.task} needs data.source_channels and data.channels > 0 (got {d.source_channels}, "
+            f"{d.channels}); they are filled from the data when training starts"
         )
     return d.source_channels, d.channels
 
@@ -71,33 +83,45 @@ def build_translation_generator(config: Config) -> nn.Module:
     m = config.model
     if m.generator not in TRANSLATION_GENERATORS:
         raise ConfigError(
-            f"task pix2pix needs model.generator unet or resnet, got {m.generator!r} (--set model.generator=unet)"
+            f"task {config.task} needs model.generator unet or resnet, got {m.generator!r} (--set model.generator=unet)"
         )
     _check_pix2pix(config, m.generator, "generator")
-    source_channels, channels = _channels(config)
+    source_channels, channels = translation_channels(config)
     common = dict(in_channels=source_channels, out_channels=channels, width=m.g_width, norm=m.norm, dropout=m.g_dropout)
     if m.generator == "unet":
         generator = UNetGenerator(num_downs=resolved_unet_downs(config), **common)
     else:
-        if m.resnet_blocks < 0 or config.data.image_size % 4:
+        blocks = resnet_blocks_for(config.data.image_size) if m.resnet_blocks == -1 else m.resnet_blocks
+        if blocks < 0 or config.data.image_size % 4:
             raise ConfigError(
-                f"resnet G needs model.resnet_blocks >= 0 and an image size divisible by 4, got "
-                f"{m.resnet_blocks} and {config.data.image_size}"
+                f"resnet G needs model.resnet_blocks >= 0 (-1: from the image size) and an image size divisible "
+                f"by 4, got {m.resnet_blocks} and {config.data.image_size}"
             )
-        generator = ResnetGenerator(num_blocks=m.resnet_blocks, padding="reflect", **common)
+        generator = ResnetGenerator(num_blocks=blocks, padding="reflect", **common)
     return normal_init(generator)
 
 
-def build_pair_discriminator(config: Config) -> nn.Module:
+def _check_discriminator(config: Config) -> None:
     m = config.model
     if m.discriminator not in PAIR_DISCRIMINATORS:
         raise ConfigError(
-            f"task pix2pix needs model.discriminator patchgan or pixel, got {m.discriminator!r} "
+            f"task {config.task} needs model.discriminator patchgan or pixel, got {m.discriminator!r} "
             "(--set model.discriminator=patchgan)"
         )
     _check_pix2pix(config, m.discriminator, "discriminator")
-    source_channels, channels = _channels(config)
-    in_channels = source_channels + channels  # D sees (x, y) concatenated on channels
+
+
+def build_pair_discriminator(config: Config) -> nn.Module:
+    """pix2pix's D: it sees (x, y) concatenated on channels."""
+    _check_discriminator(config)
+    source_channels, channels = translation_channels(config)
+    return build_patch_discriminator(config, in_channels=source_channels + channels)
+
+
+def build_patch_discriminator(config: Config, *, in_channels: int) -> nn.Module:
+    """model.discriminator (patchgan | pixel) over images of `in_channels` channels."""
+    _check_discriminator(config)
+    m = config.model
     if m.discriminator == "pixel":
         return normal_init(PixelDiscriminator(in_channels=in_channels, width=m.d_width, norm=m.norm))
     min_size = 3 * 2**m.n_layers

@@ -1,12 +1,13 @@
-"""Tasks define what a batch means and the two players' losses; the trainer knows neither."""
+"""Tasks define what a batch means, their networks and their players' losses; the trainer knows neither."""
 
 from __future__ import annotations
 
 from condgan.errors import ConfigError
 from condgan.tasks.cgan import CGANTask
+from condgan.tasks.cyclegan import CycleGANTask
 from condgan.tasks.pix2pix import Pix2PixTask
 
-TASKS = {"cgan": CGANTask, "pix2pix": Pix2PixTask}
+TASKS = {"cgan": CGANTask, "pix2pix": Pix2PixTask, "cyclegan": CycleGANTask}
 
 
 def task_class(name: str):
@@ -15,4 +16,4 @@ def task_class(name: str):
     return TASKS[name]
 
 
-__all__ = ["TASKS", "CGANTask", "Pix2PixTask", "task_class"]
+__all__ = ["TASKS", "CGANTask", "CycleGANTask", "Pix2PixTask", "task_class"]
