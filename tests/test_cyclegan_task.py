@@ -280,6 +280,34 @@ def test_bad_data_through_the_cli(sneakers, tmp_path, capsys, case, message):
     assert not (tmp_path / "run").exists(), "nothing half-written"
 
 
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["sample", "RUN", "--grid", "g.png"], "is a cyclegan run; it translates images"),
+        (["eval", "RUN", "--samples", "4"], "task 'cyclegan' has no evaluation"),
+        (["pretrained", "pack", "RUN", "--name", "x", "--out", "OUT"], "a cyclegan run with two generators"),
+    ],
+)
+def test_commands_for_one_generator_refuse_a_cyclegan_run_in_one_line(run, tmp_path, capsys, command, message):
+    args = [str(run) if a == "RUN" else str(tmp_path / "out") if a == "OUT" else a for a in command]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_an_ema_of_each_generator_when_asked(sneakers, tmp_path):
+    out = train(load_config(overrides=small(sneakers, "train.steps=2", "train.ema_decay=0.9", "train.ema_every=1")),
+                out=tmp_path / "ema", **QUIET)  # fmt: skip
+    files = {p.name for p in latest_checkpoint(out).iterdir()}
+    assert {"generator_ab_ema.safetensors", "generator_ba_ema.safetensors"} <= files
+    assert not any(name.startswith("discriminator") and "ema" in name for name in files)
+    ema = load_weights(latest_checkpoint(out) / "generator_ba_ema.safetensors")
+    translator = load_translator(out, "cpu", direction="BtoA")
+    assert all(torch.equal(translator.module.state_dict()[k], v) for k, v in ema.items())
+    raw = load_translator(out, "cpu", direction="BtoA", use_ema=False)
+    assert not all(torch.equal(raw.module.state_dict()[k], v) for k, v in ema.items())
+
+
 @pytest.fixture(scope="module")
 def cgan_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("cgan") / "run"
@@ -310,8 +338,9 @@ def test_two_processes_with_batch_b_train_as_one_with_batch_2b(sneakers, tmp_pat
     so their gradients are rounding noise that Adam scales up to full steps, differently in each run."""
     from tests.test_distributed import TOLERANCE, _torchrun
 
+    sets = [o for o in small(sneakers, "loss.pool_size=0")[2:] if not o.startswith("train.batch_size")]
     common = ["--task", "cyclegan", "--data", f"unaligned:{sneakers}", "--steps", "4", "--no-progress",
-              *[arg for o in small(sneakers, "loss.pool_size=0")[2:] for arg in ("--set", o)]]  # fmt: skip
+              *[arg for o in sets for arg in ("--set", o)]]  # fmt: skip
     process = _torchrun(["train", *common, "--batch-size", "2", "--out", str(tmp_path / "two")])
     _, err = process.communicate(timeout=300)
     assert process.returncode == 0, err[-3000:]

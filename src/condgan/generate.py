@@ -94,6 +94,9 @@ def generator_weights_path(run_dir: Path, use_ema: bool = True, name: str = "gen
     folder = latest_checkpoint(run_dir)
     if folder is None:
         raise CheckpointError(f"{run_dir} has no complete checkpoint yet; train it (or resume it) first")
+    if name == "generator" and (folder / "generator_ab.safetensors").is_file():
+        raise CondganError(f"{run_dir} is a cyclegan run with two generators (generator_ab, generator_ba); this "
+                           "command takes one generator: use condgan translate or export with --direction")  # fmt: skip
     ema = folder / f"{name}_ema.safetensors"
     return ema if use_ema and ema.is_file() else folder / f"{name}.safetensors"
 

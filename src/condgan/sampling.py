@@ -16,8 +16,9 @@ from condgan.plots import class_grid, save_image, tile
 
 def load(run: str | Path, device: str = "auto", precision: str = "fp32") -> ClassConditionalGenerator:
     generator = load_generator(run, device=device, precision=precision)
-    if not isinstance(generator, ClassConditionalGenerator):  # a pix2pix Translator: it needs input images
-        raise CondganError(f"{run} is a pix2pix run; it translates images: condgan translate {run} IMAGE -o OUT.png")
+    if not isinstance(generator, ClassConditionalGenerator):  # a pix2pix or cyclegan Translator: it needs images
+        raise CondganError(f"{run} is a {generator.config.task} run; it translates images: condgan translate {run} "
+                           "IMAGE -o OUT.png")  # fmt: skip
     return generator
 
 
