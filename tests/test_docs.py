@@ -99,7 +99,7 @@ def test_references_cover_every_command_and_key():
         names = [f"{section.name}.{f.name}" for f in dataclasses.fields(value)] if dataclasses.is_dataclass(value) \
             else [section.name]  # fmt: skip
         for name in names:
-            assert f"| `{name}` |" in keys
+            assert f"| `{name}`<br>" in keys
 
 
 def test_field_comments_are_read_from_the_source():
