@@ -180,6 +180,25 @@ def test_the_run_directory_has_both_directions_and_the_sample_sheet(run):
     assert sheet.width > 8 * 64 and sheet.height > 6 * 64  # 8 columns, six rows of 64 px (32 px scaled 2x)
     config = json.loads((run / "config.json").read_text())
     assert (config["data"]["source_channels"], config["data"]["channels"], config["data"]["load_size"]) == (1, 1, 36)
+    # lr constant for the first half, then linearly to 0, for both players (generators and discriminators)
+    assert [row["lr"] for row in _rows(run)] == pytest.approx([2e-4] * 4 + [2e-4 * 2 / 3, 2e-4 / 3], abs=1e-6)
+    assert [state[f"{p}_optimizer"]["param_groups"][0]["lr"] for p in "gd"] == pytest.approx([2e-4 / 3] * 2)
+
+
+def test_a_nonfinite_generator_loss_stops_training_and_keeps_the_last_good_checkpoint(sneakers, tmp_path):
+    from condgan.distributed import unwrap
+    from condgan.errors import TrainingError
+
+    class Poison:
+        def on_step_end(self, trainer):
+            if trainer.step == 2:
+                with torch.no_grad():
+                    next(unwrap(trainer.task.generator_ba).parameters()).fill_(float("nan"))
+
+    config = load_config(overrides=small(sneakers, "train.steps=6", "train.checkpoint_every=2"))
+    with pytest.raises(TrainingError, match=r"the generator loss became nan at step 3 .*\(step 2\) is kept"):
+        train(config, out=tmp_path / "nan", callbacks=[Poison()], **QUIET)
+    assert latest_checkpoint(tmp_path / "nan").name == "step_00000002"
 
 
 def test_resume_is_exact(sneakers, tmp_path):
