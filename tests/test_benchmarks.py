@@ -1,8 +1,8 @@
 """The benchmark scripts run with one command each: their --quick smoke runs, on real Fashion-MNIST.
 
 A --quick run measures nothing worth keeping: it writes its JSON to the temp dir, never to
-benchmarks/results/. The 40-minute ones (time_to_quality, pix2pix_edges) are run by hand; their
-results are in the README.
+benchmarks/results/. The 40-minute ones (time_to_quality, pix2pix_edges) are run by hand; the docs'
+results pages render their JSON.
 """
 
 import json

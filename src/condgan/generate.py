@@ -123,8 +123,8 @@ class ClassConditionalGenerator:
     (`fold_class`, models/folding.py: batch norms and label folded into the weights), which gives
     the module's images up to float rounding at up to 2x the speed. `precision="bf16"` runs the
     folded networks in bfloat16: 4x faster again on CPUs with AMX or AVX512-BF16 (and on GPUs),
-    pixels 0.14 uint8 levels from float32's on average and the same FID (README, "Sampling
-    throughput"); much slower on CPUs without bf16 units.
+    pixels within a fraction of a uint8 level of float32's and the same FID (docs/results/speed.md,
+    from benchmarks/results/sample_throughput*.json); much slower on CPUs without bf16 units.
     """
 
     def __init__(self, module: nn.Module, config: Config, device: torch.device, precision: str = "fp32"):
