@@ -147,7 +147,7 @@ class ModelConfig:
     # concat | projection | acgan (ignored when num_classes == 0)
     conditioning: str = _key("projection", from_registries("condgan.models.layers:CONDITIONINGS"))
     num_classes: int = _key(-1, at_least(-1))  # -1 = from the dataset; 0 = unconditional (vanilla GAN)
-    z_dim: int = _key(64, at_least(1))
+    z_dim: int = _key(64, at_least(1))  # length of the noise vector z given to the generator
     g_width: int = _key(32, at_least(1))  # channels of the generator's last hidden layer (doubles going up)
     d_width: int = _key(32, at_least(1))  # channels of the discriminator's first layer (doubles going down)
     conditional_bn: bool = _key(True, BOOL)  # dcgan G: class-conditional batch norm (else one-hot concat to z)
@@ -190,24 +190,24 @@ class TrainConfig:
     steps: int = _key(0, at_least(0))  # generator steps; 0 = not the budget
     epochs: float = _key(0.0, at_least(0))  # passes over the training set; 0 = not the budget
     time_budget: float = _key(0.0, at_least(0))  # seconds of training; 0 = not the budget
-    batch_size: int = _key(64, at_least(1))
+    batch_size: int = _key(64, at_least(1))  # images per training step (per process under torchrun)
     # generator learning rate (the default recipe's; the classic 2e-4 in configs/mlp-cgan.yaml)
     lr: float = _key(1.6e-3, above(0))
     d_lr: float = _key(0.0, at_least(0))  # discriminator learning rate; 0 = same as lr
-    beta1: float = _key(0.5, between(0, 1, high_open=True))
-    beta2: float = _key(0.999, between(0, 1, high_open=True))
+    beta1: float = _key(0.5, between(0, 1, high_open=True))  # Adam's first-moment decay (both players)
+    beta2: float = _key(0.999, between(0, 1, high_open=True))  # Adam's second-moment decay (both players)
     d_steps: int = _key(1, at_least(1))  # discriminator steps per generator step
     # EMA of the generator's weights, used for sampling (0 = off)
     ema_decay: float = _key(0.999, between(0, 1, high_open=True))
     # update the EMA every k generator steps (with decay**k: the same time constant)
     ema_every: int = _key(4, at_least(1))
-    seed: int = _key(0, between(0, 2**32 - 1))
+    seed: int = _key(0, between(0, 2**32 - 1))  # seeds weights, noise, batch order and jitter: same seed, same run
     device: str = _key("auto", _device)  # auto | cpu | cuda | cuda:N
     threads: int = _key(0, at_least(0))  # CPU threads for torch; 0 = leave torch's default
-    log_every: int = _key(50, at_least(1))
-    sample_every: int = _key(500, at_least(0))
-    checkpoint_every: int = _key(1000, at_least(0))
-    keep_checkpoints: int = _key(2, at_least(1))
+    log_every: int = _key(50, at_least(1))  # generator steps between lines of metrics.jsonl
+    sample_every: int = _key(500, at_least(0))  # steps between sample pictures in samples/ (0 = only at the end)
+    checkpoint_every: int = _key(1000, at_least(0))  # steps between checkpoints (0 = only at the end)
+    keep_checkpoints: int = _key(2, at_least(1))  # newest checkpoints kept on disk
     # quick evaluation during training (eval_callback.py): logged to metrics.jsonl as eval_accuracy, eval_fid
     eval_every: int = _key(0, at_least(0))  # generator steps between quick evals; 0 = off
     eval_samples: int = _key(2000, at_least(1))  # generated images per quick eval (balanced over classes)
