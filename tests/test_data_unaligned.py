@@ -52,8 +52,10 @@ def test_rgb_files_that_are_gray_are_one_channel_and_channels_can_be_forced(tmp_
     Image.new("RGB", (8, 8), (7, 7, 7)).save(tmp_path / "trainA" / "gray.png")
     _write(tmp_path / "trainB", [5, 6, 7], mode="L")
     Image.new("RGB", (8, 8), (9, 9, 9)).save(tmp_path / "trainB" / "also_gray.png")
+    Image.new("L", (8, 8), 50).save(tmp_path / "trainB" / "photo.jpg")  # JPEG too
     gray_b = load_unaligned(f"unaligned:{tmp_path}", "train")
     assert (gray_b.source_channels, gray_b.channels) == (3, 1)  # A has colour; B's RGB file is gray in fact
+    assert len(gray_b.images_b) == 5 and "photo.jpg" in gray_b.names_b
     forced = load_unaligned(f"unaligned:{tmp_path}", "train", source_channels=1, channels=3)
     assert (forced.source_channels, forced.channels) == (1, 3)
 

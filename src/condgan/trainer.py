@@ -76,7 +76,7 @@ class Trainer:
         progress: bool = True,
         callbacks: list | tuple = (),
     ):
-        """`callbacks`: objects with `on_step_end(trainer)`, called after every generator step
+        """`callbacks`: objects with `on_step_end(trainer)`, called after every training step
         (for example a periodic evaluation that logs through `trainer.log`)."""
         self.task = task
         self.callbacks = list(callbacks)
@@ -191,8 +191,9 @@ class Trainer:
         return {"steps": self.step, "seconds": self.elapsed, "steps_this_session": self.step - start_step}
 
     def _train_step(self) -> dict[str, float]:
-        """One step: every player in turn (the task's order), each `updates` times; a player's logs are
-        those of its last update. Looked up each step, so a wrapped loss (benchmarks/profile_step) counts."""
+        """One step: every player in turn (the task's order), a discriminator train.d_steps times, a
+        generator once; a player's logs are those of its last update. The players are looked up each step,
+        so a wrapped loss (benchmarks/profile_step) counts."""
         logs: dict[str, float] = {}
         batch = None
         modules = self.task.modules()
