@@ -25,6 +25,7 @@ from PIL import Image
 
 from condgan.config import load_config
 from condgan.data.make_pairs import make_pairs
+from condgan.data.make_unpaired import make_unpaired_classes
 from condgan.errors import CondganError, DataError
 from condgan.generate import ClassConditionalGenerator, load_generator
 from condgan.models import build_generator
@@ -68,6 +69,19 @@ def pix2pix_run(tmp_path_factory) -> Path:
                                     "model.d_width=8", "train.batch_size=16", "train.steps=120",
                                     "train.sample_every=0", "train.log_every=10"])  # fmt: skip
     return train(config, out=root / "p2p", **QUIET)
+
+
+@pytest.fixture(scope="module")
+def cyclegan_run(tmp_path_factory) -> Path:
+    """A tiny CycleGAN run on real unpaired data (Fashion-MNIST sneakers as A, ankle boots as B, 32 px): a few
+    steps, enough for checkpointed G_AB and G_BA; the tests judge which one answers, not how well it draws."""
+    root = tmp_path_factory.mktemp("web_cyclegan")
+    sides = make_unpaired_classes("fashion-mnist", "sneaker", "ankle-boot", root / "s2b", size=32, limit=32)
+    config = load_config(overrides=["task=cyclegan", f"data.name=unaligned:{sides}", "model.g_width=8",
+                                    "model.d_width=8", "model.resnet_blocks=1", "model.n_layers=2",
+                                    "train.batch_size=4", "train.steps=4", "train.sample_every=0",
+                                    "train.log_every=2", "loss.pool_size=3"])  # fmt: skip
+    return train(config, out=root / "cycle", **QUIET)
 
 
 @pytest.fixture(scope="module")
@@ -263,6 +277,62 @@ def test_translation_of_a_drawing(pix2pix_run: Path) -> None:
     wide.paste(0, (100, 60, 400, 68))
     seen_wide, _ = views.translate_image(translator, wide, "wide.png")
     assert seen_wide.size == (256, 256)
+
+
+def test_a_cyclegan_run_is_a_translator_per_direction(cyclegan_run: Path) -> None:
+    """`condgan serve RUN` of a cyclegan run: two menu entries, RUN (A→B) and RUN (B→A), each translating a
+    drawing with its own generator (as `condgan translate --direction` does), the two outputs different."""
+    from condgan.translate import load_translator
+    from condgan.web.drawing import render_example
+
+    models = views.load_models([str(cyclegan_run)], device="cpu")
+    ab, ba = f"{cyclegan_run} (A→B)", f"{cyclegan_run} (B→A)"
+    assert list(models.translators) == [ab, ba] and not models.generators
+    assert [models.translators[label].direction for label in (ab, ba)] == ["AtoB", "BtoA"]
+    drawing = render_example("sneaker")
+    outputs = {}
+    for label, direction in ((ab, "AtoB"), (ba, "BtoA")):
+        seen, output = views.translate_image(views.pick(models.translators, label, "translation model"), drawing, "d")
+        reference = load_translator(cyclegan_run, "cpu", direction=direction)
+        (expected,) = reference.translate_images([reference.fit_input(drawing, "d")], ["d"])  # (1, 32, 32)
+        shown = Image.fromarray(expected[0]).resize((384, 384), Image.LANCZOS)
+        assert seen.size == (256, 256) and np.array_equal(np.asarray(output), np.asarray(shown))
+        outputs[direction] = np.asarray(output).astype(int)
+    assert np.abs(outputs["AtoB"] - outputs["BtoA"]).mean() > 10  # G_AB and G_BA: two different translations
+    with pytest.raises(CondganError, match=r"choose a translation model from the list \(loaded: .* \(A→B\), .*B→A"):
+        views.pick(models.translators, str(cyclegan_run), "translation model")  # the bare run names no direction
+
+
+@pytest.mark.slow
+def test_both_directions_of_a_cyclegan_run_through_the_api(cyclegan_run: Path, tmp_path: Path) -> None:
+    """The served page's menu holds both directions, and /translate_drawing and /translate (gradio_client)
+    answer with each direction's own translation."""
+    from gradio_client import Client, handle_file
+
+    from condgan.web.app import ImageFiles, build_app
+    from condgan.web.drawing import render_example
+
+    models = views.load_models([str(cyclegan_run)], device="cpu")
+    app = build_app(models, ImageFiles(tmp_path / "files"))
+    menu = next(c["props"] for c in app.config["components"] if c.get("props", {}).get("elem_id") == "tr-model")
+    assert [choice[0] for choice in menu["choices"]] == list(models.translators)
+    port = free_port()
+    app.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True, footer_links=[])
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False, download_files=str(tmp_path / "client"))
+        drawing = render_example("ankle boot")
+        drawing.save(tmp_path / "boot.png")
+        outputs = []
+        for label, translator in models.translators.items():
+            expected = np.asarray(views.translate_image(translator, drawing, "d")[1]).astype(int)
+            for args, api_name in (((label, data_url(drawing)), "/translate_drawing"),
+                                   ((label, handle_file(str(tmp_path / "boot.png"))), "/translate")):  # fmt: skip
+                _, output, message = client.predict(*args, api_name=api_name)
+                assert label in message and np.abs(np.asarray(Image.open(output)).astype(int) - expected).max() <= 2
+            outputs.append(expected)
+        assert np.abs(outputs[0] - outputs[1]).mean() > 10
+    finally:
+        app.close()
 
 
 @pytest.mark.slow
@@ -487,7 +557,7 @@ def test_page_without_models_says_so(browser) -> None:
         page.get_by_role("tab", name="Translate").click()
         assert page.locator("#no-translator").is_visible()
         page.get_by_role("button", name="trouser", exact=True).click()  # an example sketch: the pad sends it
-        assert "Error: no pix2pix model loaded" in status(page, "status-translate", "no pix2pix model loaded")
+        assert "Error: no translation model loaded" in status(page, "status-translate", "no translation model loaded")
         screenshot(page, "web_no_models.png")
         assert_stayed_home(page, url)
         page.close()

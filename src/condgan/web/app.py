@@ -2,6 +2,7 @@
 
     condgan serve                                   # the shipped pretrained models
     condgan serve runs/demo pretrained:edges2fashion --port 7860
+    condgan serve runs/cycle                        # a cyclegan run: "runs/cycle (A→B)" and "runs/cycle (B→A)"
 
 Offline by construction: Gradio's analytics and Hugging Face telemetry are switched off before
 Gradio is imported, no share tunnel, the default theme's fonts are served by the app itself, and
@@ -108,7 +109,8 @@ def build_app(models: views.LoadedModels, files: ImageFiles | None = None):
     """The Gradio Blocks of the demo for these models (not launched).
 
     Its API (gradio_client, or the page's "Use via API" link): /generate, /interpolate, /translate (an
-    image file), /translate_drawing (a PNG data URL, as the drawing pad sends it) and /explore."""
+    image file), /translate_drawing (a PNG data URL, as the drawing pad sends it) and /explore. The translate
+    endpoints take a model by its menu label: the run for pix2pix, `RUN (A→B)` or `RUN (B→A)` for cyclegan."""
     gr = _import_gradio()
     from gradio.utils import get_upload_folder
 
@@ -142,12 +144,12 @@ def build_app(models: views.LoadedModels, files: ImageFiles | None = None):
         return (gr.Dropdown(choices=classes, value=value), gr.Dropdown(choices=classes, value=value_b))
 
     def translate_drawing(label, drawing):
-        translator = views.pick(translators, label, "pix2pix model")
+        translator = views.pick(translators, label, "translation model")
         seen, output = views.translate_image(translator, views.drawing_image(drawing), "the drawing")
         return seen, output, f"translated the drawing with {label}"
 
     def translate_upload(label, path):
-        translator = views.pick(translators, label, "pix2pix model")
+        translator = views.pick(translators, label, "translation model")
         image, name = views.upload_image(path)
         seen, output = views.translate_image(translator, image, name)
         return seen, output, f"translated {name} with {label}"
@@ -159,7 +161,7 @@ def build_app(models: views.LoadedModels, files: ImageFiles | None = None):
 
     with gr.Blocks(title="condgan demo", analytics_enabled=False) as app:
         gr.Markdown(
-            "# condgan demo\nClass-conditional generation and pix2pix translation with the loaded models: "
+            "# condgan demo\nClass-conditional generation and image-to-image translation with the loaded models: "
             + ", ".join(f"`{label}`" for label in [*generators, *translators])
             if generators or translators
             else "# condgan demo\n**No model loaded.** Start it with `condgan serve RUN` or "
@@ -199,11 +201,12 @@ def build_app(models: views.LoadedModels, files: ImageFiles | None = None):
         with gr.Tab("Translate", id="translate"):
             translator_labels = list(translators)
             if not translators:
-                gr.Markdown("**No pix2pix model loaded**: start the demo with a pix2pix run, e.g. "
-                            "`condgan serve pretrained:sketch2fashion` or `condgan serve runs/edges`.",
+                gr.Markdown("**No translation model loaded**: start the demo with a pix2pix run or a cyclegan run "
+                            "(both directions), e.g. `condgan serve pretrained:sketch2fashion` or "
+                            "`condgan serve runs/edges`.",
                             elem_id="no-translator")  # fmt: skip
-            translator = gr.Dropdown(translator_labels, value=next(iter(translators), None), label="pix2pix model",
-                                     elem_id="tr-model")  # fmt: skip
+            translator = gr.Dropdown(translator_labels, value=next(iter(translators), None), elem_id="tr-model",
+                                     label="translation model (a cyclegan run: one entry per direction)")  # fmt: skip
             with gr.Row():
                 with gr.Column(scale=3):
                     pad = drawing_pad(gr, elem_id="sketch")
@@ -271,8 +274,8 @@ def serve(runs: list[str], host: str = "127.0.0.1", port: int = 7860, device: st
                    ssr_mode=False, enable_monitoring=False, theme=gr.themes.Default(), css=CSS)  # fmt: skip
     except OSError as exc:
         raise CondganError(f"cannot serve on {host}:{port} ({str(exc).split('.')[0]}); pass another --port") from None
-    loaded = len(models.generators) + len(models.translators)
-    print(f"condgan: serving {loaded} model(s) ({', '.join(runs) or 'none'}) at http://{host}:{port}/ "
+    labels = [*models.generators, *models.translators]  # a cyclegan run: one label per direction
+    print(f"condgan: serving {len(labels)} model(s) ({', '.join(labels) or 'none'}) at http://{host}:{port}/ "
           "- open it in a browser; Ctrl+C stops", file=sys.stderr)  # fmt: skip
     if block:
         app.block_thread()

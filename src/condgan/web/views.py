@@ -31,23 +31,34 @@ MAX_PIXELS = MAX_SIDE * MAX_SIDE
 MAX_UPLOAD_BYTES = 20 * 2**20  # the largest upload taken (the server refuses larger ones before this code sees them)
 MAX_DRAWING_CHARS = 4 * 2**20  # a drawing pad's data URL: a 1024 px canvas of scribbles stays far below this
 DATA_URL_PREFIX = "data:image/png;base64,"
+DIRECTION_NAMES = {"AtoB": "A→B", "BtoA": "B→A"}  # a cyclegan run's two menu entries: "RUN (A→B)", "RUN (B→A)"
 
 
 @dataclass
 class LoadedModels:
-    """The models a demo serves, by label (the RUN or pretrained:NAME given on the command line)."""
+    """The models a demo serves, by label: the RUN or pretrained:NAME given on the command line; a cyclegan
+    run is two translators, one per direction, labelled `direction_label(RUN, direction)`."""
 
     generators: dict[str, ClassConditionalGenerator] = field(default_factory=dict)
     translators: dict = field(default_factory=dict)  # label -> condgan.translate.Translator
 
 
+def direction_label(run: str, direction: str) -> str:
+    """The menu label (and API value) of one direction of a cyclegan run: `RUN (A→B)` or `RUN (B→A)`."""
+    return f"{run} ({DIRECTION_NAMES[direction]})"
+
+
 def load_models(runs: list[str], device: str = "auto") -> LoadedModels:
-    """Load each run (class-conditional or pix2pix); a run that cannot be loaded is a CondganError."""
+    """Load each run (class-conditional, pix2pix, or cyclegan: both directions); a run that cannot be loaded
+    is a CondganError."""
     models = LoadedModels()
     for run in runs:
         model = load_generator(run, device=device)
         label = str(run)
-        if hasattr(model, "translate_tensor"):
+        if hasattr(model, "translate_tensor") and model.config.task == "cyclegan":  # this is its AtoB generator
+            models.translators[direction_label(label, "AtoB")] = model
+            models.translators[direction_label(label, "BtoA")] = load_generator(run, device=device, direction="BtoA")
+        elif hasattr(model, "translate_tensor"):
             models.translators[label] = model
         else:
             models.generators[label] = model
@@ -61,7 +72,7 @@ def _scale(size: int) -> int:
 def pick(models: dict, label: str | None, kind: str):
     """The model chosen in a dropdown, or a clear message when there is none."""
     if not models:
-        hint = "a class-conditional run" if kind == "generator" else "a pix2pix run"
+        hint = "a class-conditional run" if kind == "generator" else "a pix2pix or cyclegan run"
         raise CondganError(f"no {kind} loaded; start the demo with {hint}: condgan serve RUN (or pretrained:NAME)")
     if label not in models:
         raise CondganError(f"choose a {kind} from the list (loaded: {', '.join(models)})")
