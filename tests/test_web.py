@@ -469,6 +469,9 @@ def test_api_names_say_what_each_endpoint_does(server) -> None:
     assert set(api["named_endpoints"]) == {"/generate", "/interpolate", "/translate", "/translate_drawing",
                                            "/explore"}  # fmt: skip
     assert not api["unnamed_endpoints"]
+    client = Client(server["url"], verbose=False)  # a class the menu does not list reaches the model's own check
+    _, message = client.predict(server["runs"][0], "cat", 4, 0, 0, api_name="/generate")
+    assert message.startswith("**Error:** unknown class 'cat'; valid classes: 0, 1")
 
 
 @pytest.mark.slow

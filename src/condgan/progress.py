@@ -34,7 +34,14 @@ def training_progress(total_steps: int | None, initial: int, time_budget: float,
 
 def _interactive(stream: TextIO) -> bool:
     isatty = getattr(stream, "isatty", None)
-    return bool(isatty and isatty()) or "ipykernel" in sys.modules  # a notebook draws tqdm as a widget
+    return bool(isatty and isatty()) or _in_notebook()
+
+
+def _in_notebook() -> bool:
+    """Running inside a Jupyter kernel (a notebook draws tqdm as a widget); merely importing ipykernel is not."""
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None and hasattr(ipython, "get_ipython") else None
+    return type(shell).__name__ == "ZMQInteractiveShell"
 
 
 class ProgressLines:

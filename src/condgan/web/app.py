@@ -176,8 +176,10 @@ def build_app(models: views.LoadedModels, files: ImageFiles | None = None):
                 with gr.Column(scale=1):
                     model = gr.Dropdown(generator_labels, value=next(iter(generators), None), label="model",
                                         elem_id="gen-model")  # fmt: skip
+                    # the menus list the chosen model's classes; an API call may name any model's class, so the
+                    # values are not held to the first model's list here: the views check them against the model
                     class_a = gr.Dropdown(first_classes, value=first_classes[0] if first_classes else None,
-                                          label="class", elem_id="gen-class")  # fmt: skip
+                                          label="class", elem_id="gen-class", allow_custom_value=True)  # fmt: skip
                     count = gr.Slider(1, views.MAX_IMAGES, value=16, step=1, label="number of images", elem_id="gen-n")
                     seed = gr.Number(0, precision=0, minimum=0, label="seed", elem_id="gen-seed")
                     truncation = gr.Slider(0, 3, value=0, step=0.1, label="truncation (0 = off)", elem_id="gen-trunc")
@@ -191,7 +193,8 @@ def build_app(models: views.LoadedModels, files: ImageFiles | None = None):
                     mode = gr.Radio([("between two seeds (class held)", "seeds"), ("between two classes (seed held)",
                                     "classes")], value="seeds", label="morph", elem_id="interp-mode")  # fmt: skip
                     class_b = gr.Dropdown(first_classes, value=first_classes[1] if len(first_classes) > 1 else None,
-                                          label="second class", elem_id="interp-class-b")  # fmt: skip
+                                          label="second class", elem_id="interp-class-b",
+                                          allow_custom_value=True)  # fmt: skip
                     seed_b = gr.Number(1, precision=0, minimum=0, label="second seed", elem_id="interp-seed-b")
                     steps = gr.Slider(2, 16, value=8, step=1, label="steps", elem_id="interp-steps")
                     interpolate_button = gr.Button("Interpolate", elem_id="interpolate-button")
