@@ -46,13 +46,15 @@ def shipped_server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def classifier():
-    """An independent Fashion-MNIST classifier: the evaluator's network trained here for one epoch (about a
-    minute on 2 cores; test accuracy about 0.87), not the cached domain evaluator of condgan eval."""
-    from condgan.metrics.evaluator import train_evaluator
+def classifier(tmp_path_factory):
+    """A Fashion-MNIST classifier: the one the docs tests share (tests/docs_support.py: the user's cached
+    domain evaluator, or one trained here for one epoch, test accuracy about 0.9)."""
+    from condgan.metrics.evaluator import load_evaluator
+    from tests.docs_support import seeded_cache
 
-    model, accuracy = train_evaluator("fashion-mnist", 28, 1, epochs=1, seed=1)
-    assert accuracy > 0.8
+    cache = seeded_cache(tmp_path_factory.getbasetemp() / "condgan-docs-cache")
+    model = load_evaluator("fashion-mnist", 28, 1, cache_dir=cache / "evaluators", train_if_missing=False)
+    assert model.info["test_accuracy"] > 0.8
     return model
 
 
