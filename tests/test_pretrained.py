@@ -143,3 +143,47 @@ def test_a_built_wheel_ships_the_models_and_loads_them(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, check=True,
                             env={"PYTHONPATH": str(tmp_path / "site"), "OMP_NUM_THREADS": "1"})  # fmt: skip
     assert str(tmp_path / "site") in result.stdout and "(1, 8, 8)" in result.stdout
+
+
+GROUPS = (0, 1, 0, 2, 0, 3, 0, 3, 4, 3)  # Fashion-MNIST class -> tops, trouser, dress, footwear, bag
+
+
+def outline_drawings(images: np.ndarray, pen: int = 6) -> list[Image.Image]:
+    """uint8 (N, 28, 28) items -> 256 px drawings: skimage contours of each item as PIL polylines, black on white."""
+    from PIL import ImageDraw
+    from skimage.measure import find_contours
+
+    drawings = []
+    for item in images:
+        canvas = Image.new("L", (256, 256), 255)
+        for contour in find_contours(np.pad(item / 255.0, 1), 0.15):
+            if len(contour) > 8:
+                ImageDraw.Draw(canvas).line([((x - 0.5) * 256 / 28, (y - 0.5) * 256 / 28) for y, x in contour],
+                                            fill=0, width=pen, joint="curve")  # fmt: skip
+        drawings.append(canvas)
+    return drawings
+
+
+def test_shipped_sketch2fashion_turns_drawn_outlines_into_their_garments() -> None:
+    """Outlines drawn from real test items come out, through the fitted translate path, as garments of the item's
+    kind to an independent classifier (scikit-learn's LDA on real Fashion-MNIST); it is the first translator."""
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    from condgan.data import load_dataset
+    from condgan.translate import load_translator
+
+    assert pretrained.names(task="pix2pix")[0] == "sketch2fashion" and "edges2fashion" in pretrained.names()
+    train = load_dataset("fashion-mnist", "train", image_size=14)
+    classifier = LinearDiscriminantAnalysis(solver="lsqr").fit(train.images[:20000].flatten(1).numpy() / 255,
+                                                               train.labels[:20000])  # fmt: skip
+    test = load_dataset("fashion-mnist", "test")
+    chosen = np.concatenate([np.flatnonzero(test.labels.numpy() == c)[:6] for c in range(10)])  # 60 items
+    drawings, labels = outline_drawings(test.images[chosen, 0].numpy()), test.labels[chosen].numpy()
+    names = [f"item{i}" for i in chosen]
+    translator, shares = load_translator("pretrained:sketch2fashion"), {}
+    for native, every in ((False, 1), (True, 3)):  # native: a third of the drawings (256 px runs are slower)
+        outputs = translator.translate_pictures(drawings[::every], names[::every], output_size=14, native_size=native)
+        predicted, wanted = classifier.predict(np.stack(outputs).reshape(len(outputs), -1) / 255), labels[::every]
+        shares[native] = (np.mean(predicted == wanted), np.mean(np.take(GROUPS, predicted) == np.take(GROUPS, wanted)))
+    assert shares[False][0] > 0.55 and shares[False][1] > 0.8, shares  # the item's class (0.67), its kind (0.92)
+    assert shares[True][1] < shares[False][1] - 0.3, shares  # a 32 px network run at 256 px: much worse (0.15)

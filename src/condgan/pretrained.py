@@ -35,6 +35,7 @@ WEIGHTS_FILE = "generator_ema.safetensors"
 FP16_TOLERANCE = 1 / 255  # largest output change (on the [0, 1] pixel scale) that float16 weights may cause
 PROBE_SIZE = 64  # images in the fixed probe batch
 SEARCH_PATH_ENV = "CONDGAN_PRETRAINED_PATH"
+DEMO_FIRST = ("sketch2fashion",)  # listed first, so `condgan serve` opens with it: the drawing demo's translator
 
 
 def shipped_root() -> Path:
@@ -48,7 +49,7 @@ def search_roots() -> list[Path]:
 
 
 def available() -> dict[str, Path]:
-    """name -> folder of every pretrained model found (a name in an earlier root wins)."""
+    """name -> folder of every pretrained model found (a name in an earlier root wins), DEMO_FIRST first."""
     found: dict[str, Path] = {}
     for root in search_roots():
         if not root.is_dir():
@@ -56,7 +57,7 @@ def available() -> dict[str, Path]:
         for folder in sorted(root.iterdir()):
             if folder.name[0] != "." and (folder / "config.json").is_file() and (folder / WEIGHTS_FILE).is_file():
                 found.setdefault(folder.name, folder)
-    return found
+    return {**{name: found[name] for name in DEMO_FIRST if name in found}, **found}
 
 
 def names(task: str | None = None) -> list[str]:
@@ -77,7 +78,7 @@ def resolve(run: str) -> Path:
     name = run[len(PREFIX) :]
     models = available()
     if name not in models:
-        names = ", ".join(f"{PREFIX}{n}" for n in models) or "none (reinstall condgan)"
+        names = ", ".join(f"{PREFIX}{n}" for n in sorted(models)) or "none (reinstall condgan)"
         raise CheckpointError(f"unknown pretrained model {name!r}; available: {names}")
     return models[name]
 
