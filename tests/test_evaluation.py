@@ -123,7 +123,8 @@ def test_unknown_task_names_the_evaluable_ones(run_copy, monkeypatch):
     config = json.loads((run_copy / "config.json").read_text())
     config["task"] = "inpainting"  # not a task at all: the run's config does not load
     (run_copy / "config.json").write_text(json.dumps(config))
-    with pytest.raises(CondganError, match=r"is not a valid condgan config \(task must be one of cgan, pix2pix, cyclegan, got"):
+    message = r"is not a valid condgan config \(task must be one of cgan, pix2pix, cyclegan, got"
+    with pytest.raises(CondganError, match=message):
         evaluate_run(run_copy)
 
 

@@ -260,6 +260,22 @@ def test_image_files_never_serve_a_partial_file(tmp_path: Path) -> None:
     assert files.sweep() == 1 and not old.exists() and Path(files.put(image)).exists()
 
 
+def test_a_small_off_centre_drawing_is_framed_like_a_large_one() -> None:
+    from condgan.web.drawing import render_example
+
+    full = render_example("trouser")  # fills the pad, as the training items fill their frame
+    small = Image.new("RGB", (256, 256), "white")
+    small.paste(full.resize((80, 80), Image.LANCZOS), (150, 20))  # a third of the size, in a corner
+    framed_full, framed_small = views.framed(full), views.framed(small)
+    as_model_sees = [np.asarray(image.convert("L").resize((32, 32), Image.BOX)).astype(int)
+                     for image in (framed_full, framed_small)]  # fmt: skip
+    assert np.abs(as_model_sees[0] - as_model_sees[1]).mean() < 12  # the same trouser at 32 px
+    unframed = np.asarray(small.convert("L").resize((32, 32), Image.BOX)).astype(int)
+    assert np.abs(unframed - as_model_sees[0]).mean() > 25  # and far from what the model would see unframed
+    blank = Image.new("RGBA", (64, 64), (0, 0, 0, 0))
+    assert views.framed(blank).size == (64, 64)  # no ink: nothing to frame
+
+
 @pytest.mark.slow
 def test_translation_of_a_drawing(pix2pix_run: Path) -> None:
     translator = load_generator(pix2pix_run)
@@ -509,9 +525,9 @@ def test_many_users_at_once(server, tmp_path: Path) -> None:
                 same_as(views.interpolation(generator, "classes", "2", "7", 4, 0, 5))),
         Request("explore", (digits, 0, 0), same_as(views.latent_picture(generator, 0)[0])),
         Request("translate_drawing", (p2p, data_url(tshirt)),
-                same_as(*views.translate_image(translator, tshirt, "d"), tolerance=2)),
+                same_as(*views.translate_image(translator, views.framed(tshirt), "d"), tolerance=2)),
         Request("translate_drawing", (p2p, data_url(tshirt)),
-                same_as(*views.translate_image(translator, tshirt, "d"), tolerance=2)),
+                same_as(*views.translate_image(translator, views.framed(tshirt), "d"), tolerance=2)),
         Request("translate", (p2p, handle_file(str(tmp_path / "trouser.png"))),
                 same_as(*views.translate_image(translator, trouser, "d"), tolerance=2)),
     ]  # fmt: skip

@@ -203,7 +203,9 @@ def settled_translation(page, translator, timeout: float = 90) -> tuple[np.ndarr
     while the drawing was under way may be answered first)."""
     deadline = time.monotonic() + timeout
     while True:
-        drawing = views.drawing_image(page.evaluate("document.querySelector('#sketch canvas').toDataURL('image/png')"))
+        drawing = views.framed(
+            views.drawing_image(page.evaluate("document.querySelector('#sketch canvas').toDataURL('image/png')"))
+        )
         expected = [np.asarray(image).astype(int) for image in views.translate_image(translator, drawing, "drawing")]
         shown = []
         for element in ("tr-input", "tr-output"):

@@ -145,7 +145,7 @@ def build_app(models: views.LoadedModels, files: ImageFiles | None = None):
 
     def translate_drawing(label, drawing):
         translator = views.pick(translators, label, "translation model")
-        seen, output = views.translate_image(translator, views.drawing_image(drawing), "the drawing")
+        seen, output = views.translate_image(translator, views.framed(views.drawing_image(drawing)), "the drawing")
         return seen, output, f"translated the drawing with {label}"
 
     def translate_upload(label, path):

@@ -31,6 +31,7 @@ MAX_PIXELS = MAX_SIDE * MAX_SIDE
 MAX_UPLOAD_BYTES = 20 * 2**20  # the largest upload taken (the server refuses larger ones before this code sees them)
 MAX_DRAWING_CHARS = 4 * 2**20  # a drawing pad's data URL: a 1024 px canvas of scribbles stays far below this
 DATA_URL_PREFIX = "data:image/png;base64,"
+FRAME_MARGIN = 0.05  # a pad drawing is framed with this much room around its strokes (training items fill their frame)
 DIRECTION_NAMES = {"AtoB": "A→B", "BtoA": "B→A"}  # a cyclegan run's two menu entries: "RUN (A→B)", "RUN (B→A)"
 
 
@@ -222,6 +223,22 @@ def translate_image(translator, image: Image.Image, name: str) -> tuple[Image.Im
     source = translator.fit_input(image, name)  # uint8 (Cs, S, S)
     (output,) = translator.translate_images([source], [name])
     return _display(source, DISPLAY_SEEN, smooth=False), _display(output, DISPLAY_OUTPUT, smooth=True)
+
+
+def framed(drawing: Image.Image, margin: float = FRAME_MARGIN) -> Image.Image:
+    """A pad drawing cropped to its strokes and centred in a white square, with `margin` (of the strokes'
+    longer side) on each side: a small or off-centre drawing then fills the frame as the training items
+    fill theirs. A drawing without dark strokes is returned as it is."""
+    flat = Image.alpha_composite(Image.new("RGBA", drawing.size, "white"), drawing.convert("RGBA")).convert("RGB")
+    rows, cols = np.nonzero(np.asarray(flat.convert("L")) < 128)  # the ink
+    if len(rows) == 0:
+        return flat
+    top, bottom, left, right = rows.min(), rows.max() + 1, cols.min(), cols.max() + 1
+    side = max(bottom - top, right - left)
+    size = side + 2 * round(side * margin)
+    square = Image.new("RGB", (size, size), "white")
+    square.paste(flat.crop((left, top, right, bottom)), ((size - (right - left)) // 2, (size - (bottom - top)) // 2))
+    return square
 
 
 def drawing_image(value: str | None) -> Image.Image:
