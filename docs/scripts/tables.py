@@ -262,6 +262,26 @@ def sketch_results(name: str = "sketch_translate", command: str = "python benchm
     return "\n\n".join(parts)
 
 
+def web_load_results(name: str = "web_soak") -> str:
+    """web_load.py: requests, failures and p50/p95 latency per endpoint; for a soak, the server's memory."""
+    data = r[name]
+    rows = [[f"`/{endpoint}`", fmt(row.requests), fmt(row.failed), fmt(row.p50_s, ".2f"), fmt(row.p95_s, ".2f")]
+            for endpoint, row in zip(data.endpoints.keys(), data.endpoints, strict=True)]  # fmt: skip
+    parts = [table(["endpoint", "requests", "failed", "p50 (s)", "p95 (s)"], rows, right=(1, 2, 3, 4))]
+    problems = len(data.server_log_problems)
+    parts.append(f"{fmt(data.clients)} clients, {fmt(data.requests)} requests, {fmt(data.failed)} failed, "
+                 f"{problems} error line{'s' if problems != 1 else ''} in the server's log.")  # fmt: skip
+    if "memory" in data:
+        memory = data.memory
+        after, end, most = (fmt(memory[k], ".0f") for k in ("rss_after_warmup_mb", "rss_end_mb", "rss_max_mb"))
+        parts.append(f"Server memory (resident, sampled every few seconds): {after} MB after the "
+                     f"{fmt(memory.warmup_s, '.0f')} s warm-up, {end} MB at the end (at most {most} MB); "
+                     f"least-squares slope after the warm-up {fmt(memory.slope_after_warmup_mb_per_min, '.1f')} MB "
+                     "per minute.")  # fmt: skip
+    parts.append(source(name))
+    return "\n\n".join(parts)
+
+
 def results_table(name: str) -> str:
     """Any benchmark JSON, in the shape it has: pix2pix-style variants, a list of results, or its numbers."""
     data = r[name]
@@ -282,4 +302,4 @@ def results_table(name: str) -> str:
 TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_table, profile_parts_table,
                                   top_ops_table, profile_floor_table, thread_policy_table, sample_throughput_table,
                                   time_to_quality_table, steps_at, pretrained_table, models_table, sketch_results,
-                                  results_table)}
+                                  web_load_results, results_table)}
