@@ -3,8 +3,8 @@
 - docs/assets/architecture.svg: the data flow, config -> ... -> generate / eval / serve / export.
 - docs/assets/fashion-mnist-grid.png: a class grid of the shipped `pretrained:fashion-mnist` model
   (`condgan sample pretrained:fashion-mnist --grid ...`, seed 0): a real result, not a drawing.
-- docs/assets/t-shirt-drawing.png: a 32 px outline of a t-shirt, black on white, for the README's
-  and the notebook's `condgan translate` examples (the same lines as docs/tutorials/pix2pix.md).
+- docs/assets/t-shirt-drawing.png: a T-shirt drawn as on the web demo's pad (256 px, black strokes on
+  white: condgan.web.drawing's example sketch), for the README's `condgan translate` examples.
 """
 
 from __future__ import annotations
@@ -94,13 +94,9 @@ NECK = [(11, 5), (16, 8), (21, 5)]
 
 
 def drawing(path: Path) -> Path:
-    from PIL import Image, ImageDraw
+    from condgan.web.drawing import render_example
 
-    image = Image.new("L", (32, 32), 255)
-    pen = ImageDraw.Draw(image)
-    pen.line(T_SHIRT, fill=0)
-    pen.line(NECK, fill=0)
-    image.save(path)
+    render_example("T-shirt").convert("L").save(path)
     return path
 
 

@@ -220,6 +220,11 @@ def models_table() -> str:
             target = evaluation.get("target_domain") or target
             what = f"pix2pix {evaluation.generator}: {source_kind} → {target}, {fmt(evaluation.image_size)} px"
             number = f"SSIM {fmt(evaluation.metrics.ssim, '.2f')} against the real garment (1 = identical)"
+            measured = source_kind == "sketch" and r.exists("sketch_translate")
+            drawn = r.sketch_translate.models.get(name) if measured else None
+            if drawn is not None:  # a model for drawings: measured on drawings (docs/results/sketch.md)
+                number = (f"{fmt(drawn.class_share, '.1%')} of drawn 256 px sketches come out as the item drawn "
+                          f"({fmt(drawn.group_share, '.1%')} as its kind: top, shoe, trouser, dress, bag)")  # fmt: skip
         else:
             data = meta.dataset
             what = f"class-conditional {evaluation.generator}, {data}"
