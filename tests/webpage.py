@@ -10,18 +10,18 @@ import base64
 import contextlib
 import io
 import os
-import socket
 import struct
 import subprocess
 import sys
 import time
-import urllib.request
 import zlib
 from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np
 import pytest
+from benchmarks import web_load
+from benchmarks.web_load import free_port
 from PIL import Image
 
 from condgan.web import views
@@ -74,24 +74,12 @@ def png_declaring(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + rows + chunk(b"IEND", b"")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_up(url: str, process: subprocess.Popen | None, log: Path | None, timeout: float = 180) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            pytest.fail(f"condgan serve exited with {process.returncode}:\n{log.read_text() if log else ''}")
-        try:
-            with urllib.request.urlopen(url, timeout=5) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    pytest.fail(f"no page at {url} after {timeout} s")
+def wait_until_up(url: str, process: subprocess.Popen, log: Path | None, timeout: float = 180) -> None:
+    """benchmarks/web_load.py's wait, as a test failure that shows the server's log."""
+    try:
+        web_load.wait_until_up(url, process, timeout)
+    except RuntimeError as exc:
+        pytest.fail(f"{exc}:\n{log.read_text() if log else ''}")
 
 
 @contextlib.contextmanager
