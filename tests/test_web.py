@@ -340,12 +340,14 @@ def test_both_directions_of_a_cyclegan_run_through_the_api(cyclegan_run: Path, t
         drawing.save(tmp_path / "boot.png")
         outputs = []
         for label, translator in models.translators.items():
-            expected = np.asarray(views.translate_image(translator, drawing, "d")[1]).astype(int)
-            for args, api_name in (((label, data_url(drawing)), "/translate_drawing"),
-                                   ((label, handle_file(str(tmp_path / "boot.png"))), "/translate")):  # fmt: skip
+            expected = [np.asarray(views.translate_image(translator, image, "d")[1]).astype(int)
+                        for image in (views.framed(drawing), drawing)]  # a pad drawing is framed, a file is not
+            for args, api_name, want in (((label, data_url(drawing)), "/translate_drawing", expected[0]),
+                                         ((label, handle_file(str(tmp_path / "boot.png"))), "/translate",
+                                          expected[1])):  # fmt: skip
                 _, output, message = client.predict(*args, api_name=api_name)
-                assert label in message and np.abs(np.asarray(Image.open(output)).astype(int) - expected).max() <= 2
-            outputs.append(expected)
+                assert label in message and np.abs(np.asarray(Image.open(output)).astype(int) - want).max() <= 2
+            outputs.append(expected[1])
         assert np.abs(outputs[0] - outputs[1]).mean() > 10
     finally:
         app.close()
