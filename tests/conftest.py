@@ -79,3 +79,55 @@ def server(tmp_path):
     yield root, f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
     httpd.server_close()
+
+
+# ----------------------------------------------------------------------------- runs the web demo's tests serve
+QUIET = {"progress": False, "log": lambda message: None}
+
+
+@pytest.fixture(scope="session")
+def pix2pix_run(tmp_path_factory):
+    """A tiny pix2pix run on real digit edges (32 px, gray -> gray), trained until its output follows its input."""
+    from condgan.data.make_pairs import make_pairs
+    from condgan.training import train
+
+    root = tmp_path_factory.mktemp("web_pix2pix")
+    edges = make_pairs("digits", "edges", 32, root / "edges", limit=64)
+    config = load_config(overrides=["task=pix2pix", f"data.name=aligned:{edges}", "model.g_width=8",
+                                    "model.d_width=8", "train.batch_size=16", "train.steps=120",
+                                    "train.sample_every=0", "train.log_every=10"])  # fmt: skip
+    return train(config, out=root / "p2p", **QUIET)
+
+
+@pytest.fixture(scope="session")
+def cyclegan_run(tmp_path_factory):
+    """A tiny CycleGAN run on real unpaired data (Fashion-MNIST sneakers as A, ankle boots as B, 32 px): a few
+    steps, enough for checkpointed G_AB and G_BA; the tests judge which one answers, not how well it draws."""
+    from condgan.data.make_unpaired import make_unpaired_classes
+    from condgan.training import train
+
+    root = tmp_path_factory.mktemp("web_cyclegan")
+    sides = make_unpaired_classes("fashion-mnist", "sneaker", "ankle-boot", root / "s2b", size=32, limit=32)
+    config = load_config(overrides=["task=cyclegan", f"data.name=unaligned:{sides}", "model.g_width=8",
+                                    "model.d_width=8", "model.resnet_blocks=1", "model.n_layers=2",
+                                    "train.batch_size=4", "train.steps=4", "train.sample_every=0",
+                                    "train.log_every=2", "loss.pool_size=3"])  # fmt: skip
+    return train(config, out=root / "cycle", **QUIET)
+
+
+@pytest.fixture(scope="session")
+def unconditional_run(tmp_path_factory):
+    from condgan.training import train
+
+    return train(tiny_config("model.num_classes=0", "train.steps=200", "train.log_every=100"),
+                 out=tmp_path_factory.mktemp("web_uncond") / "uncond", **QUIET)  # fmt: skip
+
+
+@pytest.fixture(scope="session")
+def evaluator_cache(tmp_path_factory):
+    """A CONDGAN_CACHE folder holding a freshly trained digits domain evaluator (about 20 s)."""
+    from condgan.metrics.evaluator import load_evaluator
+
+    cache = tmp_path_factory.mktemp("web_cache")
+    load_evaluator("digits", cache_dir=cache / "evaluators")
+    return cache

@@ -206,3 +206,35 @@ def settled_translation(page, translator, timeout: float = 90) -> tuple[np.ndarr
         if time.monotonic() > deadline:
             pytest.fail("the page's translation never matched the drawing on the pad")
         time.sleep(0.5)
+
+
+@pytest.fixture
+def bad_uploads(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """name -> (file, the message the page must show): the four kinds of bad upload."""
+    bomb = tmp_path / "bomb.png"
+    bomb.write_bytes(png_declaring(60_000, 60_000))
+    large = tmp_path / "large.png"
+    large.write_bytes(png_declaring(5_000, 5_000))
+    whole = io.BytesIO()
+    views_drawing().save(whole, format="PNG")
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(whole.getvalue()[: len(whole.getvalue()) // 2])
+    notes = tmp_path / "notes.png"
+    notes.write_text("this is not an image")
+    huge = tmp_path / "huge.png"
+    with open(huge, "wb") as out:
+        out.write(whole.getvalue())
+        out.truncate(views.MAX_UPLOAD_BYTES + 1)  # a PNG followed by zeros (sparse on disk)
+    return {
+        "bomb": (bomb, "bomb.png declares over 89,478,485 pixels (a decompression bomb?); images up to 4096x4096"),
+        "large": (large, "large.png is 5000x5000 pixels; images up to 4096x4096 are taken"),
+        "truncated": (truncated, "truncated.png is truncated or damaged; upload a PNG or JPEG"),
+        "not an image": (notes, "notes.png is not an image that can be read; upload a PNG or JPEG"),
+        "over the limit": (huge, "huge.png is 20.0 MB; uploads up to 20 MB are taken"),
+    }
+
+
+def views_drawing(name: str = "T-shirt") -> Image.Image:
+    from condgan.web.drawing import render_example
+
+    return render_example(name)
