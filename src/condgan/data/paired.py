@@ -227,14 +227,16 @@ def _resolve_channels(array: np.ndarray, wanted: int, side: str, where: str) -> 
     return array
 
 
-def read_metadata(root: Path) -> dict:
-    path = root / METADATA
+def read_metadata(root: Path, file_name: str = METADATA) -> dict:
+    """The JSON a `condgan data make-*` command wrote beside a set (pairs.json by default; {} when there is
+    none); a file that is not JSON is a one-line DataError."""
+    path = root / file_name
     if not path.is_file():
         return {}
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not valid JSON ({exc}); fix or delete it") from None
+        raise DataError(f"{path}: not valid JSON ({' '.join(str(exc).split())}); fix or delete it") from None
     return data if isinstance(data, dict) else {}
 
 

@@ -25,7 +25,6 @@ unreadable image, images of different sizes when `image_size` is 0.
 
 from __future__ import annotations
 
-import json
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from PIL import Image
 from condgan.data.folder import GRAY_MODES, IMAGE_SUFFIXES, CommonSquareSize, image_header
 from condgan.data.loader import crop_flip_draws, random_crop_flip, to_float
 from condgan.data.paired import _resolve_channels as resolve_channels
+from condgan.data.paired import read_metadata
 from condgan.errors import ConfigError, DataError
 
 UNALIGNED = "unaligned"  # the data.name prefix: unaligned:DIR
@@ -199,18 +199,6 @@ class UnalignedBatches:
 # ----------------------------------------------------------------------------- loading
 
 
-def read_metadata(root: Path) -> dict:
-    """unpaired.json of a set made by `condgan data make-unpaired` ({} when there is none)."""
-    path = root / METADATA
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise DataError(f"{path}: not valid JSON ({_one_line(exc)}); fix or delete it") from None
-    return data if isinstance(data, dict) else {}
-
-
 def _decode(file: Path, mode: str, size: int) -> np.ndarray:
     """One image -> uint8 (C, size, size), resized bicubic to the square (as the reference: aspect not kept)."""
     try:
@@ -290,7 +278,7 @@ def load_unaligned(
         jitter=jitter,
         flip=flip,
         split=split,
-        metadata=read_metadata(root),
+        metadata=read_metadata(root, METADATA),
     )
 
 
