@@ -181,6 +181,15 @@ def log_problems(text: str) -> list[str]:
     return [line for line in text.splitlines() if LOG_PROBLEMS.search(line)]
 
 
+def heap_setting() -> str:
+    """How the server's allocator is set (condgan serve calls runtime.steady_heap, unless the user's env says)."""
+    from condgan.runtime import _MMAP_ENV, MMAP_THRESHOLD
+
+    if os.environ.get(_MMAP_ENV):
+        return f"{_MMAP_ENV}={os.environ[_MMAP_ENV]} from the environment"
+    return f"glibc mmap threshold fixed at {MMAP_THRESHOLD} bytes (runtime.steady_heap)"
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children (MB), from /proc."""
     total = 0
@@ -283,6 +292,7 @@ def main() -> None:
             **machine(torch.device("cpu"), torch.get_num_threads()),
             **summary(load),
             "server_log_problems": log_problems(log.read_text())[:20],
+            "server_heap": heap_setting(),
         }
         if args.minutes:
             result["memory"] = memory_trend(memory, warmup_s=WARMUP_S)

@@ -265,7 +265,9 @@ def serve(runs: list[str], host: str = "127.0.0.1", port: int = 7860, device: st
     import sys
 
     from condgan.pretrained import PREFIX, available
+    from condgan.runtime import steady_heap
 
+    steady_heap()  # a server runs for days: image-sized buffers go back to the system when freed
     runs = list(runs) or [f"{PREFIX}{name}" for name in available()]
     models = views.load_models(runs, device)
     app = build_app(models)
