@@ -177,6 +177,38 @@ def memory_trend(samples: list[dict], warmup_s: float) -> dict:
             "slope_after_warmup_mb_per_min": round(slope, 2)}  # fmt: skip
 
 
+def plot_memory(names: list[str], out: Path) -> Path:
+    """The server's resident memory over the soak, one line per soak JSON in benchmarks/results (its label:
+    the JSON's server_heap, or its name), the warm-up shaded; written to `out` (PNG)."""
+    import json
+
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 3.4), dpi=110)
+    warmup = WARMUP_S
+    for name in names:
+        data = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
+        memory = data["memory"]
+        warmup = memory["warmup_s"]
+        t = [m["t_s"] / 60 for m in memory["samples"]]
+        rss = [m["rss_mb"] for m in memory["samples"]]
+        label = f"{data.get('server_heap', name)}: {memory['slope_after_warmup_mb_per_min']:+.1f} MB/min"
+        ax.plot(t, rss, label=label, linewidth=1.4)
+    ax.axvspan(0, warmup / 60, color="0.9", label="warm-up (not fitted)")
+    ax.set_xlabel("minutes of load (16 clients)")
+    ax.set_ylabel("server RSS (MB)")
+    ax.set_ylim(bottom=0)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(out, metadata={"Software": None})
+    plt.close(fig)
+    return out
+
+
 def log_problems(text: str) -> list[str]:
     return [line for line in text.splitlines() if LOG_PROBLEMS.search(line)]
 
@@ -253,7 +285,12 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="passes over the request list per client")
     parser.add_argument("--minutes", type=float, default=0.0, help="soak: send for this long instead (RSS sampled)")
     parser.add_argument("--sample-every", type=float, default=15.0, help="soak: seconds between RSS samples")
+    parser.add_argument("--plot", nargs="+", metavar="NAME", help="only draw these soak JSONs' memory "
+                        "into benchmarks/results/web_soak.png, e.g. --plot web_soak_before web_soak")  # fmt: skip
     args = parser.parse_args()
+    if args.plot:
+        print(plot_memory(args.plot, ROOT / "benchmarks" / "results" / "web_soak.png"))
+        return
 
     import tempfile
 

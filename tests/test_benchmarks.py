@@ -138,3 +138,15 @@ def test_recipe_search_scores_a_given_variant_under_its_own_name():
     assert row["steps"] > 0 and "narrow" in stdout
     for scored in ("ema", "ema_raw_statistics", "raw"):
         assert row[scored]["fid"] > 0 and 0.0 <= row[scored]["accuracy"] <= 1.0
+
+
+def test_web_load_draws_each_soaks_memory(tmp_path):
+    sys.path.insert(0, str(BENCHMARKS))
+    from PIL import Image
+    from web_load import plot_memory
+
+    out = plot_memory(["web_soak_malloc_arena_max2"], tmp_path / "soak.png")
+    picture = Image.open(out)
+    assert picture.size[0] > 600 and len(set(picture.convert("L").getdata())) > 16  # a drawn chart, not blank
+    with pytest.raises(FileNotFoundError):
+        plot_memory(["no_such_soak"], tmp_path / "none.png")
