@@ -69,11 +69,13 @@ def _losses(run):
     return [(r["step"], r["d_loss"], r["g_loss"]) for r in read_metrics(run / "metrics.jsonl")]
 
 
-@pytest.mark.parametrize("model", ["mlp", "dcgan"])
+@pytest.mark.parametrize("model", ["mlp", "dcgan", "dcgan+augment"])
 def test_resume_gives_the_same_losses_as_an_uninterrupted_run(tmp_path, model):
     extra = ["data.image_size=28", "model.g_width=8", "model.d_width=8", "model.conditioning=projection"]
+    model, _, augmented = model.partition("+")  # DiffAugment's random draws resume with the run's RNG too
     overrides = [f"model.generator={model}", f"model.discriminator={model}", "model.dropout=0.3"]
     overrides += extra if model == "dcgan" else []
+    overrides += ["loss.augment=translation,cutout,brightness,contrast"] if augmented else []
     whole = train(tiny_config(*overrides, "train.steps=12"), out=tmp_path / "whole", **QUIET)
     part = train(tiny_config(*overrides, "train.steps=5", "train.checkpoint_every=5"), out=tmp_path / "part", **QUIET)
     train(tiny_config("train.steps=12"), out=part, resume=True, **QUIET)

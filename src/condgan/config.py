@@ -103,6 +103,12 @@ def _dataset_name(value: str) -> str | None:
     return f"one of {', '.join([*DATASETS, 'folder:PATH', *(kind + ':DIR' for kind in kinds)])} or ''"
 
 
+def _augment_policy(value: str) -> str | None:
+    from condgan.tasks.augment import check_policy  # tasks import this module
+
+    return check_policy(value)
+
+
 def _device(value: str) -> str | None:
     ok = value in ("auto", "cpu", "cuda") or re.fullmatch(r"cuda:\d+", value)
     return None if ok else "auto, cpu, cuda or cuda:N"
@@ -170,6 +176,9 @@ class LossConfig:
     r1_gamma: float = _key(0.0, at_least(0))  # R1 penalty weight on real data (0 = off)
     gp_weight: float = _key(10.0, at_least(0))  # gradient-penalty weight for wgan-gp
     aux_weight: float = _key(1.0, at_least(0))  # acgan: weight of the auxiliary classification loss
+    # cgan: D sees real and generated images through these random differentiable transforms (DiffAugment),
+    # a comma list of translation, cutout, brightness, contrast; '' = off
+    augment: str = _key("", lambda value: _augment_policy(value))
     # acgan: also train D's classifier on generated images (Odena et al.); off = real only
     aux_on_fake: bool = _key(False, BOOL)
     l1_weight: float = _key(100.0, at_least(0))  # pix2pix: lambda, the weight of L1(G(x), y) in G's loss
@@ -208,11 +217,11 @@ class TrainConfig:
     sample_every: int = _key(500, at_least(0))  # steps between sample pictures in samples/ (0 = only at the end)
     checkpoint_every: int = _key(1000, at_least(0))  # steps between checkpoints (0 = only at the end)
     keep_checkpoints: int = _key(2, at_least(1))  # newest checkpoints kept on disk
-    # quick evaluation during training (eval_callback.py): logged to metrics.jsonl as eval_accuracy, eval_fid
+    # quick evaluation during training (evaluation/callback.py): logged to metrics.jsonl as eval_accuracy, eval_fid
     eval_every: int = _key(0, at_least(0))  # generator steps between quick evals; 0 = off
     eval_samples: int = _key(2000, at_least(1))  # generated images per quick eval (balanced over classes)
     # "" | fid | accuracy: keep the best weights by this metric in run/best/
-    keep_best: str = _key("", from_registries("condgan.eval_callback:KEEP_BEST", extra=("",)))
+    keep_best: str = _key("", from_registries("condgan.evaluation.callback:KEEP_BEST", extra=("",)))
     # none | linear: constant, then linearly to zero at the end of the budget
     lr_decay: str = _key("none", from_registries("condgan.trainer:LR_DECAYS"))
     # fraction of the budget (steps, else time) where lr_decay starts

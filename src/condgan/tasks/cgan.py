@@ -18,6 +18,7 @@ from torch import nn
 from condgan.config import Config
 from condgan.distributed import batch_noise, unwrap
 from condgan.losses import get_loss, gradient_penalty, r1_penalty
+from condgan.tasks.augment import augment, parse
 from condgan.tasks.players import Player
 
 
@@ -34,6 +35,7 @@ class CGANTask:
         self.acgan = bool(self.num_classes) and config.model.conditioning == "acgan"
         self._fake: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.joint_d = not has_batch_statistics(discriminator)  # one D pass over real and fake together
+        self.augments = parse(config.loss.augment)  # D's view of every image, in D's loss and in G's
 
     def modules(self) -> dict[str, nn.Module]:
         return {"generator": self.generator, "discriminator": self.discriminator}
@@ -74,7 +76,7 @@ class CGANTask:
         if loss_cfg.r1_gamma:
             real_images = real_images.detach().requires_grad_(True)
         (real_logits, real_classes), (fake_logits, fake_classes) = self._discriminate_both(
-            real_images, fake_images.detach(), labels
+            augment(real_images, self.augments), augment(fake_images.detach(), self.augments), labels
         )
         adversarial = self.d_loss_fn(real_logits, fake_logits)
         loss = adversarial
@@ -105,7 +107,7 @@ class CGANTask:
         # sync) with frozen weights skips a third of D's backward work.
         discriminator = unwrap(self.discriminator)
         with frozen(discriminator):
-            fake_logits, fake_classes = self._discriminate(fake_images, labels, discriminator)
+            fake_logits, fake_classes = self._discriminate(augment(fake_images, self.augments), labels, discriminator)
         loss = self.g_loss_fn(fake_logits)
         logs = {"g_loss": loss.item()}
         if self.acgan:
