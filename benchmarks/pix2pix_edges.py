@@ -35,7 +35,7 @@ import torch  # noqa: E402
 from condgan.config import load_config  # noqa: E402
 from condgan.data.datasets import cache_dir  # noqa: E402
 from condgan.data.make_pairs import make_pairs  # noqa: E402
-from condgan.pix2pix_eval import evaluate_pix2pix  # noqa: E402
+from condgan.evaluation.pix2pix import evaluate_pix2pix  # noqa: E402
 from condgan.training import train  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"

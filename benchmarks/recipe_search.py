@@ -25,7 +25,7 @@ from pathlib import Path  # noqa: E402
 
 import bench_common as bench  # noqa: E402
 
-from condgan.eval_callback import QuickEval  # noqa: E402
+from condgan.evaluation.callback import QuickEval  # noqa: E402
 
 SEARCH = {  # name -> overrides of the default recipe
     "acgan, lr 2e-4": ["model.conditioning=acgan", "train.lr=2e-4"],

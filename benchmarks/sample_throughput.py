@@ -87,7 +87,8 @@ def generators(args, device: torch.device, precision: str) -> dict[str, ClassCon
 def precision_quality(run: str, device: torch.device, samples: int) -> dict:
     """FID and conditional accuracy of `samples` class-balanced images of `run` in fp32 and in bf16,
     scored by the run's domain evaluator against the test split, and how far apart their pixels are."""
-    from condgan.evaluation import balanced_labels, domain_evaluator, real_split
+    from condgan.evaluation.cgan import balanced_labels
+    from condgan.evaluation.common import domain_evaluator, real_split
     from condgan.generate import load_config_of, resolve_run_dir
     from condgan.metrics.evaluator import predict
     from condgan.metrics.functional import conditional_accuracy, fid_from_features

@@ -33,7 +33,7 @@ import bench_common as bench  # noqa: E402
 import torch  # noqa: E402
 from reference_loop import ReferenceLoop  # noqa: E402
 
-from condgan.eval_callback import QuickEval  # noqa: E402
+from condgan.evaluation.callback import QuickEval  # noqa: E402
 from condgan.threads import library_default_environment  # noqa: E402
 
 FID_MINUTES = (5.0, 10.0, 20.0)

@@ -14,7 +14,8 @@ import torch
 from PIL import Image
 
 from condgan.errors import CheckpointError, CondganError, ConfigError, MetricError
-from condgan.evaluation import balanced_labels, evaluate_run, floor_subset
+from condgan.evaluation import evaluate_run
+from condgan.evaluation.cgan import balanced_labels, floor_subset
 from condgan.generate import load_generator
 from condgan.plots import read_metrics
 from condgan.training import train

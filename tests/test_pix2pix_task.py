@@ -16,11 +16,11 @@ from condgan.cli import main
 from condgan.config import load_config
 from condgan.data.make_pairs import make_pairs
 from condgan.errors import ConfigError
+from condgan.evaluation.pix2pix import evaluate_pix2pix, image_metrics
 from condgan.models import build_discriminator, build_generator
 from condgan.models.patchgan import PatchDiscriminator
 from condgan.models.pix2pix import unet_downs_for
 from condgan.models.unet import UNetGenerator
-from condgan.pix2pix_eval import evaluate_pix2pix, image_metrics
 from condgan.plots import read_metrics
 from condgan.tasks.pix2pix import Pix2PixTask
 from condgan.trainer import lr_factor
@@ -253,8 +253,8 @@ def test_class_agreement_is_the_share_of_outputs_classed_as_their_target(edges: 
     target, exactly the share of neighbours the evaluator puts in one class (counted here by hand)."""
     from condgan.data.loader import to_uint8
     from condgan.data.paired import load_split
+    from condgan.evaluation.pix2pix import domain_metrics
     from condgan.metrics.evaluator import load_evaluator, predict
-    from condgan.pix2pix_eval import domain_metrics
 
     config = resolved(edges)
     dataset, _ = load_split(config, prefer="test")

@@ -142,8 +142,8 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from condgan.eval_report import format_table, summary_line
     from condgan.evaluation import evaluate_run
+    from condgan.evaluation.report import format_table, summary_line
 
     result = evaluate_run(args.run, num_samples=args.samples, seed=args.seed, batch_size=args.batch_size,
                           device=args.device, inception_weights=args.inception_weights, out=args.out)  # fmt: skip

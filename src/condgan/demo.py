@@ -70,7 +70,7 @@ def _evaluator_accuracy(generator, train_if_missing: bool) -> float | None:
     import torch
 
     from condgan.data import to_uint8
-    from condgan.evaluation import domain_evaluator
+    from condgan.evaluation.common import domain_evaluator
     from condgan.metrics.evaluator import cache_key, default_cache_root, predict
 
     d = generator.config.data

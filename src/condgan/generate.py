@@ -13,9 +13,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from condgan.checkpoint import latest_checkpoint, load_module_weights
-from condgan.config import Config, load_json
-from condgan.errors import CheckpointError, CondganError, ConfigError
+from condgan.checkpoint import load_module_weights
+from condgan.config import Config
+from condgan.errors import CondganError
+from condgan.runs import (  # the run-directory readers live in condgan.runs; they stay importable from here
+    checkpoint_step,  # noqa: F401
+    generator_weights_path,
+    load_config_of,
+    resolve_run_dir,
+)
 from condgan.runtime import resolve_device
 
 
@@ -60,56 +66,6 @@ def grid_images(
     finally:
         module.train(was_training)
     return images.float().cpu()
-
-
-def resolve_run_dir(run: str | Path) -> Path:
-    """A run directory given by path, or a shipped model as `pretrained:NAME` (condgan.pretrained)."""
-    if isinstance(run, str) and run.startswith("pretrained:"):
-        from condgan.pretrained import resolve
-
-        return resolve(run)
-    path = Path(run)
-    if not path.is_dir():
-        raise CheckpointError(f"run directory {path} does not exist; train one with `condgan train --out {path}`")
-    if not (path / "config.json").is_file():
-        raise CheckpointError(f"{path} has no config.json, so it is not a condgan run directory; check the path")
-    return path
-
-
-def load_config_of(run_dir: Path) -> Config:
-    try:
-        return load_json(run_dir / "config.json")
-    except (ValueError, ConfigError) as exc:
-        raise CheckpointError(f"{run_dir / 'config.json'} is not a valid condgan config ({exc}); restore it") from None
-
-
-def generator_weights_path(run_dir: Path, use_ema: bool = True, name: str = "generator") -> Path:
-    """The weights file of the run's generator `name` (CycleGAN: generator_ab, generator_ba): its EMA when
-    kept and `use_ema`, from the newest checkpoint (or a packed pretrained model's folder)."""
-    packed = Path(run_dir) / f"{name}_ema.safetensors"  # a pretrained model's folder (condgan.pretrained)
-    if packed.is_file():
-        if not use_ema:
-            raise CheckpointError(f"{run_dir} is a packed model with only the EMA generator; use its EMA weights")
-        return packed
-    folder = latest_checkpoint(run_dir)
-    if folder is None:
-        raise CheckpointError(f"{run_dir} has no complete checkpoint yet; train it (or resume it) first")
-    if name == "generator" and (folder / "generator_ab.safetensors").is_file():
-        raise CondganError(f"{run_dir} is a cyclegan run with two generators (generator_ab, generator_ba); this "
-                           "command takes one generator: use condgan translate or export with --direction")  # fmt: skip
-    ema = folder / f"{name}_ema.safetensors"
-    return ema if use_ema and ema.is_file() else folder / f"{name}.safetensors"
-
-
-def checkpoint_step(run_dir: Path) -> int | None:
-    """The training step of the weights `load_generator` uses: the newest checkpoint's, or for a packed
-    pretrained model the step of the run it came from (None if unknown)."""
-    if (Path(run_dir) / "generator_ema.safetensors").is_file():
-        from condgan.pretrained import read_meta
-
-        return read_meta(Path(run_dir)).get("source_step")
-    folder = latest_checkpoint(run_dir)
-    return int(folder.name.split("_")[-1]) if folder is not None else None
 
 
 PRECISIONS = {"fp32": torch.float32, "bf16": torch.bfloat16}

@@ -28,67 +28,26 @@ from pathlib import Path
 import torch
 
 from condgan.checkpoint import atomic_write_text
-from condgan.errors import CheckpointError, CondganError
+from condgan.errors import CondganError
+from condgan.runs import (  # finding shipped models lives in condgan.runs; these names stay importable from here
+    DEMO_FIRST,  # noqa: F401
+    PREFIX,
+    SEARCH_PATH_ENV,  # noqa: F401
+    WEIGHTS_FILE,
+    available,
+    generator_weights_path,
+    is_pretrained,  # noqa: F401
+    load_config_of,
+    names,  # noqa: F401
+    read_meta,
+    resolve,  # noqa: F401
+    resolve_run_dir,
+    search_roots,  # noqa: F401
+    shipped_root,
+)
 
-PREFIX = "pretrained:"
-WEIGHTS_FILE = "generator_ema.safetensors"
 FP16_TOLERANCE = 1 / 255  # largest output change (on the [0, 1] pixel scale) that float16 weights may cause
 PROBE_SIZE = 64  # images in the fixed probe batch
-SEARCH_PATH_ENV = "CONDGAN_PRETRAINED_PATH"
-DEMO_FIRST = ("sketch2fashion",)  # listed first, so `condgan serve` opens with it: the drawing demo's translator
-
-
-def shipped_root() -> Path:
-    """The package's own folder of pretrained models."""
-    return Path(__file__).resolve().parent / "pretrained_models"
-
-
-def search_roots() -> list[Path]:
-    extra = [Path(p) for p in os.environ.get(SEARCH_PATH_ENV, "").split(os.pathsep) if p]
-    return [*extra, shipped_root()]
-
-
-def available() -> dict[str, Path]:
-    """name -> folder of every pretrained model found (a name in an earlier root wins), DEMO_FIRST first."""
-    found: dict[str, Path] = {}
-    for root in search_roots():
-        if not root.is_dir():
-            continue
-        for folder in sorted(root.iterdir()):
-            if folder.name[0] != "." and (folder / "config.json").is_file() and (folder / WEIGHTS_FILE).is_file():
-                found.setdefault(folder.name, folder)
-    return {**{name: found[name] for name in DEMO_FIRST if name in found}, **found}
-
-
-def names(task: str | None = None) -> list[str]:
-    """The available model names, those of one task (cgan | pix2pix) when `task` is given."""
-    from condgan.config import load_json
-
-    return [
-        name for name, folder in available().items() if task is None or load_json(folder / "config.json").task == task
-    ]
-
-
-def is_pretrained(run: str | Path) -> bool:
-    return isinstance(run, str) and run.startswith(PREFIX)
-
-
-def resolve(run: str) -> Path:
-    """`pretrained:NAME` -> its folder; an unknown NAME is one line listing the shipped names."""
-    name = run[len(PREFIX) :]
-    models = available()
-    if name not in models:
-        names = ", ".join(f"{PREFIX}{n}" for n in sorted(models)) or "none (reinstall condgan)"
-        raise CheckpointError(f"unknown pretrained model {name!r}; available: {names}")
-    return models[name]
-
-
-def read_meta(folder: Path) -> dict:
-    path = Path(folder) / "meta.json"
-    try:
-        return json.loads(path.read_text()) if path.is_file() else {}
-    except (OSError, ValueError) as exc:
-        raise CheckpointError(f"{path} is not valid JSON ({exc}); restore it") from None
 
 
 # ----------------------------------------------------------------------------- packing a run
@@ -163,7 +122,6 @@ def pack(
     from safetensors.torch import save
 
     from condgan.checkpoint import atomic_write_bytes, load_module_weights
-    from condgan.generate import generator_weights_path, load_config_of, resolve_run_dir
     from condgan.models import build_generator
 
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name[0] == ".":

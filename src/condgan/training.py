@@ -158,7 +158,7 @@ def train(
         config, dataset = load_training_data(config, log)
     config = resolve_config(config, dataset)
     if config.train.eval_every > 0:  # quick evals; loads (or trains, once) the domain evaluator now
-        from condgan.eval_callback import EvalCallback
+        from condgan.evaluation.callback import EvalCallback
 
         with distributed.main_first():  # rank 0 fills the evaluator cache, then the others read it
             callbacks = [*callbacks, EvalCallback(config, device, log=log)]

@@ -46,6 +46,7 @@ from condgan.data.folder import IMAGE_SUFFIXES
 from condgan.data.loader import to_float, to_uint8
 from condgan.data.paired import background_name
 from condgan.errors import CondganError, DataError
+from condgan.runs import generator_weights_path, load_config_of, resolve_run_dir
 from condgan.runtime import resolve_device
 
 INFERENCE_MODES = ("eval", "paper")
@@ -309,7 +310,6 @@ def load_translator(
 ) -> Translator:
     """Rebuild a pix2pix run's generator, or one direction's of a cyclegan run (`direction` AtoB, the
     default, or BtoA), from its config.json and newest checkpoint."""
-    from condgan.generate import generator_weights_path, load_config_of, resolve_run_dir
     from condgan.models import build_generator
 
     run_dir = resolve_run_dir(run)

@@ -22,13 +22,16 @@ import numpy as np
 import torch
 
 from condgan.data import download
-from condgan.data.datasets import CIFAR10_CLASSES, ImageDataset
+from condgan.data.image_dataset import ImageDataset
 from condgan.errors import DataError
 
 ARCHIVE = "cifar-10-python.tar.gz"
 BATCH_DIR = "cifar-10-batches-py"
 SPLIT_FILES = {"train": tuple(f"data_batch_{i}" for i in range(1, 6)), "test": ("test_batch",)}
 BATCH_FILES = (*SPLIT_FILES["train"], *SPLIT_FILES["test"])
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
 
 _RECONSTRUCT = np.zeros(0).__reduce__()[0]  # numpy's array-rebuilding function, whatever its module
 _ALLOWED_GLOBALS = {

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +17,9 @@ import numpy as np
 import torch
 
 from condgan.data import download
+from condgan.data.cifar import load_cifar10
 from condgan.data.idx import read_idx
+from condgan.data.image_dataset import ImageDataset
 from condgan.errors import ConfigError, DataError
 
 if TYPE_CHECKING:
@@ -29,45 +30,11 @@ FASHION_CLASSES = (
 )  # fmt: skip
 DIGIT_CLASSES = tuple(str(i) for i in range(10))
 KMNIST_CLASSES = ("o", "ki", "su", "tsu", "na", "ha", "ma", "ya", "re", "wo")
-CIFAR10_CLASSES = (
-    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
-)  # fmt: skip
 
 IDX_FILES = {
     "train": ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz"),
     "test": ("t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"),
 }
-
-
-@dataclass
-class ImageDataset:
-    """Images and labels in memory: images (N, C, H, W) uint8, labels (N,) int64."""
-
-    name: str
-    images: torch.Tensor
-    labels: torch.Tensor
-    class_names: tuple[str, ...]
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    @property
-    def channels(self) -> int:
-        return int(self.images.shape[1])
-
-    @property
-    def image_size(self) -> int:
-        return int(self.images.shape[-1])
-
-    @property
-    def num_classes(self) -> int:
-        return len(self.class_names)
-
-    def batches(self, batch_size: int, seed: int = 0, device="cpu", rank: int = 0, world_size: int = 1):
-        """An endless, resumable stream of (images in [-1, 1], labels) batches."""
-        from condgan.data.loader import InMemoryBatches
-
-        return InMemoryBatches((self.images, self.labels), batch_size, seed, device, rank, world_size)
 
 
 def data_dirs(name: str) -> list[Path]:
@@ -146,8 +113,6 @@ def _load_digits(split: str) -> ImageDataset:
 
 
 def _load_cifar10(split: str, allow_download: bool) -> ImageDataset:
-    from condgan.data.cifar import load_cifar10
-
     return load_cifar10(split, data_dirs("cifar10"), cache_dir() / "cifar10", allow_download)
 
 

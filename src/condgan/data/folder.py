@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps
 
-from condgan.data.datasets import ImageDataset
+from condgan.data.image_dataset import ImageDataset
 from condgan.data.loader import InMemoryBatches, to_float
 from condgan.errors import ConfigError, DataError
 

@@ -32,7 +32,8 @@ from torch import nn
 from condgan.checkpoint import atomic_write_text, save_checkpoint
 from condgan.config import Config
 from condgan.errors import ConfigError
-from condgan.evaluation import MIN_SAMPLES, balanced_labels, domain_evaluator, real_split, sample_features
+from condgan.evaluation.cgan import balanced_labels, sample_features
+from condgan.evaluation.common import MIN_SAMPLES, domain_evaluator, real_split
 from condgan.metrics.evaluator import predict
 from condgan.metrics.functional import conditional_accuracy, fid_from_features
 

@@ -22,7 +22,7 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "density": ("density", "near 1"),
     "coverage": ("coverage", "higher"),
     "inception_fid": ("Inception FID", "lower"),
-    "l1": ("L1 to the target", "lower"),  # pix2pix (pix2pix_eval.py)
+    "l1": ("L1 to the target", "lower"),  # pix2pix (evaluation/pix2pix.py)
     "psnr": ("PSNR (dB)", "higher"),
     "ssim": ("SSIM", "higher"),
     "class_agreement": ("class agreement (output vs target)", "higher"),
@@ -83,7 +83,7 @@ def summary_line(result: dict) -> str:
 
 def markdown(result: dict) -> str:
     if result.get("task") == "pix2pix":  # its own page: outputs against targets, input | output | target triplets
-        from condgan.pix2pix_eval import markdown as pix2pix_markdown
+        from condgan.evaluation.pix2pix import markdown as pix2pix_markdown
 
         return pix2pix_markdown(result)
     samples = result.get("samples", {})

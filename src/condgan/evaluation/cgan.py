@@ -1,37 +1,29 @@
-"""`condgan eval RUN`: measure a trained run in the domain evaluator's feature space, beside real data.
+"""`condgan eval RUN` for a class-conditional (cgan) run: its samples in the domain evaluator's feature space.
 
-`evaluate_run(run_dir)` generates `num_samples` images (balanced over the classes) with the run's
-EMA generator, and compares the domain evaluator's features and predictions for them with those
-of the real test split: conditional accuracy, FID, KID (mean and std over subsets), intra-class
-FID (mean over classes, and per class), precision/recall (k=3) and density/coverage (k=5).
+`evaluate_cgan` generates `num_samples` images (balanced over the classes) with the run's EMA generator,
+and compares the domain evaluator's features and predictions for them with those of the real test
+split: conditional accuracy, FID, KID (mean and std over subsets), intra-class FID (mean over classes,
+and per class), precision/recall (k=3) and density/coverage (k=5).
 
 The *real floor* is the same metrics for real held-out images: a balanced subset of the training
 split, as large as the generated set, against the same test split (for conditional accuracy:
 the evaluator's accuracy on the test images). It is the best score this evaluator can give, so
-read the model's numbers against it, not against 0.
-
-Results go to eval.json and eval.md (`condgan.eval_report`) and a class grid to eval_grid.png,
-all written atomically. The work is dispatched on `config.task` through `TASK_EVALUATORS`: a task
-adds a function (run_dir, config, options) -> dict with "metrics" and "floor" (same keys) and
-optionally "per_class"; the report code prints whatever metrics it finds.
+read the model's numbers against it, not against 0. A class grid goes to eval_grid.png.
 """
 
 from __future__ import annotations
 
-import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from condgan.config import Config
-from condgan.data.datasets import ImageDataset, load_dataset
 from condgan.data.loader import to_uint8
-from condgan.errors import CondganError, MetricError
-from condgan.metrics.evaluator import Evaluator, cache_key, default_cache_root, load_evaluator, predict
+from condgan.errors import MetricError
+from condgan.evaluation.common import EvalOptions, domain_evaluator, real_split
+from condgan.metrics.evaluator import Evaluator, cache_key, predict
 from condgan.metrics.functional import (
     conditional_accuracy,
     density_coverage,
@@ -40,82 +32,10 @@ from condgan.metrics.functional import (
     precision_recall,
 )
 
-DEFAULT_SAMPLES = 10_000
 MIN_PER_CLASS = 10  # per-class metrics (intra-class FID) need at least this many images of every class
-MIN_SAMPLES = 20  # the whole-set metrics need at least this many (density/coverage need more than k=5)
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # torch-fidelity's defaults
 PR_K, DC_K = 3, 5  # nearest neighbours: Kynkaanniemi et al. 2019 use 3, Naeem et al. 2020 use 5
 GRID_FILE = "eval_grid.png"
-
-
-def _stderr(message: str) -> None:
-    print(message, file=sys.stderr)
-
-
-@dataclass(frozen=True)
-class EvalOptions:
-    num_samples: int = DEFAULT_SAMPLES
-    seed: int = 0
-    batch_size: int = 1000
-    device: torch.device = torch.device("cpu")
-    inception_weights: Path | None = None
-    log: Callable[[str], None] = field(default=_stderr)
-    out_dir: Path | None = None  # where the report goes (pictures beside it); None: the run directory
-
-
-def evaluate_run(
-    run_dir: str | Path,
-    num_samples: int = DEFAULT_SAMPLES,
-    seed: int = 0,
-    batch_size: int = 1000,
-    device: str = "auto",
-    inception_weights: str | Path | None = None,
-    log: Callable[[str], None] | None = None,
-    out: str | Path | None = None,
-) -> dict:
-    """Evaluate a run directory (or `pretrained:NAME`); write eval.json, eval.md and eval_grid.png into
-    `out` (default: the run directory; for a pretrained model runs/pretrained-NAME) and return the result."""
-    from condgan.eval_report import write_report
-    from condgan.generate import load_config_of, resolve_run_dir
-    from condgan.pretrained import is_pretrained
-    from condgan.runtime import resolve_device
-
-    if out is None and is_pretrained(run_dir):  # never write into the package's own folder
-        out = Path("runs") / str(run_dir).replace(":", "-")
-    run_dir = resolve_run_dir(run_dir)
-    out_dir = Path(out) if out is not None else run_dir
-    config = load_config_of(run_dir)
-    if config.task not in TASK_EVALUATORS:
-        raise CondganError(
-            f"cannot evaluate {run_dir}: task {config.task!r} has no evaluation; evaluable tasks: "
-            f"{', '.join(TASK_EVALUATORS)}"
-        )
-    if num_samples < MIN_SAMPLES:
-        raise MetricError(f"--samples {num_samples} is too few; the metrics need at least {MIN_SAMPLES} samples")
-    if batch_size < 1:
-        raise MetricError(f"batch size {batch_size} must be at least 1")
-    options = EvalOptions(
-        num_samples=num_samples,
-        seed=seed,
-        batch_size=batch_size,
-        device=resolve_device(device),
-        inception_weights=Path(inception_weights) if inception_weights is not None else None,
-        log=log or _stderr,
-        out_dir=out_dir,
-    )
-    started = time.perf_counter()
-    result = {
-        "run": str(run_dir),
-        "report": str(out_dir / "eval.md"),
-        "task": config.task,
-        "dataset": config.data.name,
-        "num_samples": num_samples,
-        "seed": seed,
-        **TASK_EVALUATORS[config.task](run_dir, config, options),
-    }
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    write_report(out_dir, result)
-    return result
 
 
 # ----------------------------------------------------------------------------- building blocks
@@ -124,42 +44,6 @@ def evaluate_run(
 def balanced_labels(num_samples: int, num_classes: int) -> torch.Tensor:
     """(N,) int64 class labels in contiguous blocks whose sizes differ by at most one."""
     return torch.arange(num_samples, dtype=torch.long) * num_classes // num_samples
-
-
-def domain_evaluator(config: Config, device: torch.device, log: Callable[[str], None] = _stderr) -> Evaluator:
-    """The cached evaluator for the run's dataset, size and channels; trained once (said in one line) if missing.
-
-    Training it does not disturb the caller's random state.
-    """
-    d = config.data
-    stem = default_cache_root() / cache_key(d.name, d.image_size, d.channels)
-    if not stem.with_suffix(".json").exists():
-        log(
-            f"condgan: training the domain evaluator for {d.name} ({d.image_size} px) once "
-            f"(about 3 minutes for Fashion-MNIST on 2 CPU cores); it is cached in {stem.parent}"
-        )
-    try:
-        with torch.random.fork_rng(devices=[]):
-            evaluator = load_evaluator(d.name, d.image_size, d.channels)
-    except CondganError as error:
-        if isinstance(error, MetricError):
-            raise
-        raise MetricError(f"the domain evaluator cannot load dataset {d.name!r}: {error}") from None
-    return evaluator.to(device).eval()
-
-
-def real_split(config: Config, split: str) -> ImageDataset:
-    """A split of the run's dataset at the run's size and channels, in memory."""
-    d = config.data
-    try:
-        dataset = load_dataset(d.name, split, d.image_size, d.channels, download=d.download)
-    except CondganError as error:
-        raise MetricError(f"cannot evaluate against dataset {d.name!r} ({split} split): {error}") from None
-    if not isinstance(dataset, ImageDataset):
-        raise MetricError(
-            f"dataset {d.name!r} is too big to hold in memory, which evaluation needs; use a smaller image size"
-        )
-    return dataset
 
 
 @torch.no_grad()
@@ -250,8 +134,9 @@ def check_per_class(labels: torch.Tensor, class_names: tuple[str, ...], what: st
 
 def evaluate_cgan(run_dir: Path, config: Config, options: EvalOptions) -> dict:
     """Metrics of a cgan run (conditional or not) and of the real floor; see the module docstring."""
-    from condgan.generate import checkpoint_step, generator_weights_path, load_generator
+    from condgan.generate import load_generator
     from condgan.metrics.inception import check_inception
+    from condgan.runs import checkpoint_step, generator_weights_path
     from condgan.sampling import write_grid
 
     timings: dict[str, float] = {}
@@ -345,16 +230,3 @@ def _inception_fid(options: EvalOptions, test_images, fake_images, floor_images,
     real = inception_features(model, test_images)
     metrics["inception_fid"] = fid_from_features(real, inception_features(model, fake_images))
     floor["inception_fid"] = fid_from_features(real, inception_features(model, floor_images))
-
-
-def _evaluate_pix2pix(run_dir: Path, config: Config, options: EvalOptions) -> dict:
-    from condgan.pix2pix_eval import evaluate_pix2pix_task  # L1, PSNR, SSIM, domain FID; eval_triplets.png
-
-    return evaluate_pix2pix_task(run_dir, config, options)
-
-
-# The seam for other tasks: config.task -> function(run_dir, config, options) -> result dict.
-TASK_EVALUATORS: dict[str, Callable[[Path, Config, EvalOptions], dict]] = {
-    "cgan": evaluate_cgan,
-    "pix2pix": _evaluate_pix2pix,
-}

@@ -1,0 +1,127 @@
+"""Run directories and shipped models (`pretrained:NAME`), found and read in one place.
+
+Every command that starts from a run takes a run directory or `pretrained:NAME`; this module turns
+either into a folder (`resolve_run_dir`), reads its config (`load_config_of`) and finds the weights
+of its generator(s) (`generator_weights_path`, `checkpoint_step`). It sits below generate, translate,
+pretrained (packing), evaluation and export, and imports none of them, so they import it without a
+circle. `condgan.pretrained` packs runs into shipped models and re-exports the look-up names below.
+
+Shipped models: folders `condgan/pretrained_models/NAME/` holding config.json and
+generator_ema.safetensors (see `condgan.pretrained`); folders named in $CONDGAN_PRETRAINED_PATH
+(os.pathsep-separated) are searched before the shipped one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from condgan.checkpoint import latest_checkpoint
+from condgan.config import Config, load_json
+from condgan.errors import CheckpointError, CondganError, ConfigError
+
+PREFIX = "pretrained:"
+WEIGHTS_FILE = "generator_ema.safetensors"
+SEARCH_PATH_ENV = "CONDGAN_PRETRAINED_PATH"
+DEMO_FIRST = ("sketch2fashion",)  # listed first, so `condgan serve` opens with it: the drawing demo's translator
+
+
+def shipped_root() -> Path:
+    """The package's own folder of pretrained models."""
+    return Path(__file__).resolve().parent / "pretrained_models"
+
+
+def search_roots() -> list[Path]:
+    extra = [Path(p) for p in os.environ.get(SEARCH_PATH_ENV, "").split(os.pathsep) if p]
+    return [*extra, shipped_root()]
+
+
+def available() -> dict[str, Path]:
+    """name -> folder of every pretrained model found (a name in an earlier root wins), DEMO_FIRST first."""
+    found: dict[str, Path] = {}
+    for root in search_roots():
+        if not root.is_dir():
+            continue
+        for folder in sorted(root.iterdir()):
+            if folder.name[0] != "." and (folder / "config.json").is_file() and (folder / WEIGHTS_FILE).is_file():
+                found.setdefault(folder.name, folder)
+    return {**{name: found[name] for name in DEMO_FIRST if name in found}, **found}
+
+
+def names(task: str | None = None) -> list[str]:
+    """The available model names, those of one task (cgan | pix2pix) when `task` is given."""
+    return [
+        name for name, folder in available().items() if task is None or load_json(folder / "config.json").task == task
+    ]
+
+
+def is_pretrained(run: str | Path) -> bool:
+    return isinstance(run, str) and run.startswith(PREFIX)
+
+
+def resolve(run: str) -> Path:
+    """`pretrained:NAME` -> its folder; an unknown NAME is one line listing the shipped names."""
+    name = run[len(PREFIX) :]
+    models = available()
+    if name not in models:
+        names = ", ".join(f"{PREFIX}{n}" for n in sorted(models)) or "none (reinstall condgan)"
+        raise CheckpointError(f"unknown pretrained model {name!r}; available: {names}")
+    return models[name]
+
+
+def read_meta(folder: Path) -> dict:
+    path = Path(folder) / "meta.json"
+    try:
+        return json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError) as exc:
+        raise CheckpointError(f"{path} is not valid JSON ({exc}); restore it") from None
+
+
+# ----------------------------------------------------------------------------- run directories
+
+
+def resolve_run_dir(run: str | Path) -> Path:
+    """A run directory given by path, or a shipped model as `pretrained:NAME`."""
+    if is_pretrained(run):
+        return resolve(run)
+    path = Path(run)
+    if not path.is_dir():
+        raise CheckpointError(f"run directory {path} does not exist; train one with `condgan train --out {path}`")
+    if not (path / "config.json").is_file():
+        raise CheckpointError(f"{path} has no config.json, so it is not a condgan run directory; check the path")
+    return path
+
+
+def load_config_of(run_dir: Path) -> Config:
+    try:
+        return load_json(run_dir / "config.json")
+    except (ValueError, ConfigError) as exc:
+        raise CheckpointError(f"{run_dir / 'config.json'} is not a valid condgan config ({exc}); restore it") from None
+
+
+def generator_weights_path(run_dir: Path, use_ema: bool = True, name: str = "generator") -> Path:
+    """The weights file of the run's generator `name` (CycleGAN: generator_ab, generator_ba): its EMA when
+    kept and `use_ema`, from the newest checkpoint (or a packed pretrained model's folder)."""
+    packed = Path(run_dir) / f"{name}_ema.safetensors"  # a pretrained model's folder (condgan.pretrained)
+    if packed.is_file():
+        if not use_ema:
+            raise CheckpointError(f"{run_dir} is a packed model with only the EMA generator; use its EMA weights")
+        return packed
+    folder = latest_checkpoint(run_dir)
+    if folder is None:
+        raise CheckpointError(f"{run_dir} has no complete checkpoint yet; train it (or resume it) first")
+    if name == "generator" and (folder / "generator_ab.safetensors").is_file():
+        raise CondganError(f"{run_dir} is a cyclegan run with two generators (generator_ab, generator_ba); this "
+                           "command takes one generator: use condgan translate or export with --direction")  # fmt: skip
+    ema = folder / f"{name}_ema.safetensors"
+    return ema if use_ema and ema.is_file() else folder / f"{name}.safetensors"
+
+
+def checkpoint_step(run_dir: Path) -> int | None:
+    """The training step of the weights `load_generator` uses: the newest checkpoint's, or for a packed
+    pretrained model the step of the run it came from (None if unknown)."""
+    if (Path(run_dir) / WEIGHTS_FILE).is_file():
+        return read_meta(Path(run_dir)).get("source_step")
+    folder = latest_checkpoint(run_dir)
+    return int(folder.name.split("_")[-1]) if folder is not None else None
