@@ -202,11 +202,15 @@ def cmd_make_unpaired(args: argparse.Namespace) -> int:
 
 
 def cmd_fetch(args: argparse.Namespace) -> int:
-    from condgan.data.pix2pix_sets import fetch_pix2pix_set
+    from condgan.data.cyclegan_sets import CYCLEGAN, family_of
+    from condgan.data.pix2pix_sets import fetch_set
 
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    dest = fetch_pix2pix_set(args.name, args.root, accept_license=args.accept_license, force=args.force, log=log)
-    print(f"condgan: {args.name} is in {dest}; train with --task pix2pix --data aligned:{dest}", file=sys.stderr)
+    family = family_of(args.name, unpaired=args.unpaired)
+    if family is not CYCLEGAN and args.name in CYCLEGAN.sets:
+        log(f"condgan: {args.name}: the pix2pix (paired) archive; --unpaired fetches CycleGAN's {args.name} zip")
+    dest = fetch_set(family, args.name, args.root, accept_license=args.accept_license, force=args.force, log=log)
+    print(f"condgan: {args.name} is in {dest}; train with {family.train_hint(dest)}", file=sys.stderr)
     return 0
 
 
@@ -217,6 +221,17 @@ def cmd_import_pix2pix(args: argparse.Namespace) -> int:
                          ngf=args.ngf, input_nc=args.input_nc, output_nc=args.output_nc, image_size=args.image_size,
                          direction=args.direction, data=args.data or "", force=args.force)  # fmt: skip
     print(f"condgan: imported {args.checkpoint} -> {out}; try: condgan translate {out} IMAGE -o OUT", file=sys.stderr)
+    return 0
+
+
+def cmd_import_cyclegan(args: argparse.Namespace) -> int:
+    from condgan.import_pix2pix import import_cyclegan
+
+    out = import_cyclegan(args.g_a, args.g_b, args.out, netG=args.netG, norm=args.norm, dropout=args.dropout,
+                          ngf=args.ngf, input_nc=args.input_nc, output_nc=args.output_nc, image_size=args.image_size,
+                          data=args.data or "", force=args.force)  # fmt: skip
+    print(f"condgan: imported {args.g_a} (A->B) and {args.g_b} (B->A) -> {out}; try: condgan translate {out} IMAGE "
+          "-o OUT --direction AtoB|BtoA", file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -305,9 +320,17 @@ def _pix2pix_parsers(commands) -> None:
     unpaired.add_argument("--seed", type=int, default=0, help="--from-pairs: the shuffle")
     unpaired.add_argument("--force", action="store_true", help="replace an existing folder")
     unpaired.set_defaults(func=cmd_make_unpaired)
-    fetch = data_commands.add_parser("fetch", help="download a standard pix2pix dataset (facades, maps, ...)")
-    fetch.add_argument("name", choices=["facades", "maps", "edges2shoes", "edges2handbags", "night2day", "cityscapes"])
-    fetch.add_argument("--root", type=Path, help="folder to unpack into (default ~/.cache/condgan/pix2pix)")
+    fetch = data_commands.add_parser("fetch", help="download a reference pix2pix or CycleGAN dataset (facades, "
+                                                   "horse2zebra, ...)")  # fmt: skip
+    fetch.add_argument("name", metavar="NAME",
+                       help="pix2pix (paired): facades | maps | edges2shoes | edges2handbags | night2day | cityscapes; "
+                            "CycleGAN (unpaired): apple2orange | summer2winter_yosemite | horse2zebra | monet2photo | "
+                            "cezanne2photo | ukiyoe2photo | vangogh2photo | maps | cityscapes | facades | "
+                            "iphone2dslr_flower | ae_photos")  # fmt: skip
+    fetch.add_argument("--unpaired", action="store_true",
+                       help="the CycleGAN zip of a name in both lists (facades, maps, cityscapes)")  # fmt: skip
+    fetch.add_argument("--root", type=Path,
+                       help="folder to unpack into (default ~/.cache/condgan/pix2pix or cyclegan)")  # fmt: skip
     fetch.add_argument("--accept-license", action="store_true", help="cityscapes: you agreed to its license")
     fetch.add_argument("--force", action="store_true", help="download again even if present")
     fetch.set_defaults(func=cmd_fetch)
@@ -326,6 +349,22 @@ def _pix2pix_parsers(commands) -> None:
     imp.add_argument("--data", help="aligned:DIR or pairs:DIR that condgan eval should use")
     imp.add_argument("--force", action="store_true", help="overwrite an existing run directory")
     imp.set_defaults(func=cmd_import_pix2pix)
+
+    cyc = commands.add_parser("import-cyclegan", help="turn a reference CycleGAN pair latest_net_G_A.pth, "
+                                                      "latest_net_G_B.pth into a run directory")  # fmt: skip
+    cyc.add_argument("g_a", type=Path, metavar="G_A", help="the reference's G_A, A -> B (latest_net_G_A.pth)")
+    cyc.add_argument("g_b", type=Path, metavar="G_B", help="the reference's G_B, B -> A (latest_net_G_B.pth)")
+    cyc.add_argument("--out", type=Path, required=True, help="run directory to create")
+    cyc.add_argument("--netG", default="resnet_9blocks", help="resnet_9blocks | resnet_6blocks | unet_256 | unet_128")
+    cyc.add_argument("--norm", default="instance", help="instance | batch | none (the reference's --norm)")
+    cyc.add_argument("--dropout", action="store_true", help="the models were trained with dropout (CycleGAN's are not)")
+    cyc.add_argument("--ngf", type=int, default=0, help="generator width (0 = from the checkpoints)")
+    cyc.add_argument("--input-nc", type=int, default=0, help="side A's channels (0 = from G_A)")
+    cyc.add_argument("--output-nc", type=int, default=0, help="side B's channels (0 = from G_A)")
+    cyc.add_argument("--image-size", type=int, default=0, help="training size (default 256, 128 for unet_128)")
+    cyc.add_argument("--data", help="the unaligned:DIR set the run belongs to")
+    cyc.add_argument("--force", action="store_true", help="overwrite an existing run directory")
+    cyc.set_defaults(func=cmd_import_cyclegan)
 
 
 # The worked examples that end each subcommand's --help (tests/test_cli.py parses every one).
@@ -355,8 +394,13 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "condgan data make-unpaired --from fashion-mnist --a sneaker --b ankle-boot --size 32 --out data/sneaker2boot",
         "condgan data make-unpaired --from-pairs data/fm-edges32 --out data/edges2fashion-unpaired",
     ),
-    "data fetch": ("condgan data fetch facades",),
+    "data fetch": (
+        "condgan data fetch facades",
+        "condgan data fetch horse2zebra",
+        "condgan data fetch maps --unpaired",
+    ),
     "import-pix2pix": ("condgan import-pix2pix latest_net_G.pth --netG unet_256 --out runs/facades-reference",),
+    "import-cyclegan": ("condgan import-cyclegan latest_net_G_A.pth latest_net_G_B.pth --out runs/horse2zebra",),
     "serve": ("condgan serve runs/fashion pretrained:edges2fashion --port 7860",),
     "pretrained": ("condgan pretrained list",),
     "pretrained list": ("condgan pretrained list",),

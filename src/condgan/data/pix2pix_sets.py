@@ -1,12 +1,14 @@
-"""`condgan data fetch NAME`: the standard pix2pix datasets, downloaded and unpacked.
+"""`condgan data fetch NAME`: the reference's standard datasets, downloaded, checked and unpacked.
 
-The archives are those of the reference's `datasets/download_pix2pix_dataset.sh`
-(junyanz/pytorch-CycleGAN-and-pix2pix): http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/NAME.tar.gz,
-each holding NAME/{train,val[,test]}/*.jpg in the aligned format (A | B side by side). The
-authors publish no checksums, so instead of a SHA-256 the archive is checked before anything is
-unpacked: it must open as a tar.gz, hold only plain files and folders under NAME/ (no absolute
-paths, no `..`, no links), and have images in NAME/train/. It is unpacked into a temporary
-folder and renamed into place, so a failed fetch leaves nothing behind.
+One machinery for the two scripts of the reference (junyanz/pytorch-CycleGAN-and-pix2pix), each an
+`ArchiveFamily`: the pix2pix sets here (`datasets/download_pix2pix_dataset.sh`:
+http://efrosgans.eecs.berkeley.edu/pix2pix/datasets/NAME.tar.gz, each holding
+NAME/{train,val[,test]}/*.jpg in the aligned format, A | B side by side) and the CycleGAN sets in
+data/cyclegan_sets.py (zip archives of NAME/{trainA,trainB,testA,testB}). The authors publish no
+checksums, so instead of a SHA-256 an archive is checked before anything is unpacked: it must open
+as what it claims to be, hold only plain files and folders under NAME/ (no absolute paths, no `..`,
+no links), and have images in the folders training reads (NAME/train/ for pix2pix). It is unpacked
+into a temporary folder and renamed into place, so a failed fetch leaves nothing behind.
 
 Cityscapes: the reference stopped distributing it because of the Cityscapes license; it is
 fetched only with `accept_license=True` (`--accept-license`), after agreeing to the terms at
@@ -19,7 +21,8 @@ import os
 import shutil
 import tarfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from condgan.data.datasets import cache_dir
@@ -40,50 +43,134 @@ SETS = {
 LICENSED = {"cityscapes": "https://www.cityscapes-dataset.com"}
 
 
-def pix2pix_root() -> Path:
-    """Where fetched sets go: `$CONDGAN_CACHE/pix2pix` (default ~/.cache/condgan/pix2pix)."""
-    return cache_dir() / "pix2pix"
+@dataclass(frozen=True)
+class ArchiveFamily:
+    """The archives of one reference download script: where they are, what they hold, how to unpack one."""
+
+    kind: str  # "pix2pix" | "cyclegan": the cache subfolder and the word in messages
+    base_url: str
+    url_env: str  # environment variable for another base URL (a mirror, or a local server in tests)
+    suffix: str  # ".tar.gz" | ".zip"
+    sets: dict[str, str]  # name -> what it holds, one line
+    required: tuple[str, ...]  # folders under NAME/ that must hold images (those training reads)
+    extract: Callable[[Path, str, Path], None]  # (archive, name, folder): check it, unpack NAME/ into folder
+    data_prefix: str  # how a run names the unpacked set: "aligned" | "unaligned"
+    task: str  # the task that trains on it
+    required_for: dict[str, tuple[str, ...]] = field(default_factory=dict)  # sets with other required folders
+    licensed: dict[str, str] = field(default_factory=dict)  # name -> where its license is agreed to
+
+    def root(self) -> Path:
+        """Where fetched sets go: `$CONDGAN_CACHE/KIND` (default ~/.cache/condgan/KIND)."""
+        return cache_dir() / self.kind
+
+    def required_folders(self, name: str) -> tuple[str, ...]:
+        return self.required_for.get(name, self.required)
+
+    def train_hint(self, dest: Path) -> str:
+        return f"--task {self.task} --data {self.data_prefix}:{dest}"
 
 
-def check_archive(archive: tarfile.TarFile, name: str, source: str) -> list[tarfile.TarInfo]:
-    """The members to unpack, after checking the layout NAME/{train,...}/images; DataError otherwise."""
-    members = archive.getmembers()
-    train_images = 0
-    for member in members:
-        path = PurePosixPath(member.name)
-        if path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != name:
-            raise DataError(f"{source}: member {member.name!r} is outside {name}/; not a pix2pix {name} archive")
-        if not (member.isfile() or member.isdir()):
-            raise DataError(f"{source}: member {member.name!r} is a link or device; not a pix2pix {name} archive")
-        in_train = len(path.parts) == 3 and path.parts[1] == "train"
-        if member.isfile() and in_train and path.suffix.lower() in IMAGE_SUFFIXES:
-            train_images += 1
-    if not train_images:
-        raise DataError(f"{source}: no images in {name}/train/; not a pix2pix {name} archive")
-    return members
+def check_members(entries: Iterable[tuple[str, str]], name: str, required: tuple[str, ...], source: str,
+                  kind: str) -> None:  # fmt: skip
+    """Check an archive's (member path, "file" | "dir" | "other") entries before anything is unpacked: all under
+    NAME/, plain files and folders only, images in each of NAME/<required>/; DataError naming the first fault."""
+    images = dict.fromkeys(required, 0)
+    for member, entry in entries:
+        path = PurePosixPath(member)
+        if "\\" in member or path.is_absolute() or ".." in path.parts or not path.parts or path.parts[0] != name:
+            raise DataError(f"{source}: member {member!r} is outside {name}/; not a {kind} {name} archive")
+        if entry not in ("file", "dir"):
+            raise DataError(f"{source}: member {member!r} is a link or device; not a {kind} {name} archive")
+        in_required = len(path.parts) == 3 and path.parts[1] in images
+        if entry == "file" and in_required and path.suffix.lower() in IMAGE_SUFFIXES:
+            images[path.parts[1]] += 1
+    for folder, count in images.items():
+        if not count:
+            raise DataError(f"{source}: no images in {name}/{folder}/; not a {kind} {name} archive")
 
 
-def unpack(archive_path: Path, name: str, root: Path) -> Path:
-    """Check and unpack `archive_path` into root/name (atomically); return root/name."""
-    tmp = root / f".{name}.{os.getpid()}.unpack"
-    shutil.rmtree(tmp, ignore_errors=True)
+def _tar_entry(member: tarfile.TarInfo) -> tuple[str, str]:
+    return member.name, "file" if member.isfile() else "dir" if member.isdir() else "other"
+
+
+def extract_tar_gz(archive_path: Path, name: str, into: Path) -> None:
+    """Check a pix2pix NAME.tar.gz and unpack it into `into` (into/NAME/...); DataError if it is not one."""
     try:
         with tarfile.open(archive_path, mode="r:gz") as archive:
-            members = check_archive(archive, name, archive_path.name)
+            members = archive.getmembers()
+            check_members(map(_tar_entry, members), name, PIX2PIX.required_folders(name), archive_path.name, "pix2pix")
             extra = {"filter": "data"} if hasattr(tarfile, "data_filter") else {}
-            archive.extractall(tmp, members=members, **extra)
-        dest = root / name
-        if dest.exists():
-            shutil.rmtree(dest)
-        os.replace(tmp / name, dest)
-        return dest
+            archive.extractall(into, members=members, **extra)
     except (tarfile.TarError, EOFError, zlib.error) as exc:
         raise DataError(
             f"{archive_path.name} is not a valid tar.gz ({' '.join(str(exc).split())}); the download may be "
             "damaged or an error page, try again"
         ) from None
+
+
+PIX2PIX = ArchiveFamily(kind="pix2pix", base_url=BASE_URL, url_env=URL_ENV, suffix=".tar.gz", sets=SETS,
+                        required=("train",), extract=extract_tar_gz, data_prefix="aligned", task="pix2pix",
+                        licensed=LICENSED)  # fmt: skip
+
+
+def pix2pix_root() -> Path:
+    """Where fetched pix2pix sets go: `$CONDGAN_CACHE/pix2pix` (default ~/.cache/condgan/pix2pix)."""
+    return PIX2PIX.root()
+
+
+def unpack(archive_path: Path, name: str, root: Path, family: ArchiveFamily = PIX2PIX) -> Path:
+    """Check and unpack `archive_path` into root/name (atomically); return root/name."""
+    tmp = root / f".{name}.{os.getpid()}.unpack"
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        family.extract(archive_path, name, tmp)
+        dest = root / name
+        if dest.exists():
+            shutil.rmtree(dest)
+        os.replace(tmp / name, dest)
+        return dest
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def fetch_set(
+    family: ArchiveFamily,
+    name: str,
+    root: str | Path | None = None,
+    *,
+    base_url: str | None = None,
+    accept_license: bool = False,
+    force: bool = False,
+    log: Callable[[str], None] = lambda message: None,
+) -> Path:
+    """Download and unpack one set of `family` into root/NAME (kept if already there); return it.
+
+    An archive already in root (downloaded by hand) is used and kept; a downloaded one is removed."""
+    if name not in family.sets:
+        raise ConfigError(f"unknown {family.kind} dataset {name!r}; valid choices: {', '.join(family.sets)}")
+    if name in family.licensed and not accept_license:
+        raise DataError(
+            f"{name} is under its own license and the reference's authors no longer distribute it; agree to the "
+            f"terms at {family.licensed[name]} and pass --accept-license, or prepare it from the official files"
+        )
+    root = Path(root) if root is not None else family.root()
+    dest = root / name
+    if all((dest / folder).is_dir() for folder in family.required_folders(name)) and not force:
+        log(f"condgan: {name} is already in {dest}")
+        return dest
+    base = base_url or os.environ.get(family.url_env) or family.base_url
+    url = base.rstrip("/") + f"/{name}{family.suffix}"
+    root.mkdir(parents=True, exist_ok=True)
+    archive = root / f"{name}{family.suffix}"
+    if archive.is_file():  # downloaded by hand (the offline message suggests it): use it, keep it
+        log(f"condgan: unpacking {archive}")
+        return unpack(archive, name, root, family)
+    log(f"condgan: downloading {url}")
+    try:
+        fetch_file([url], archive, sha256=None)  # no published checksum: unpack() checks the archive instead
+        return unpack(archive, name, root, family)
+    finally:
+        archive.unlink(missing_ok=True)
 
 
 def fetch_pix2pix_set(
@@ -99,28 +186,4 @@ def fetch_pix2pix_set(
 
     Train on it with `--task pix2pix --data aligned:<returned path>`.
     """
-    if name not in SETS:
-        raise ConfigError(f"unknown pix2pix dataset {name!r}; valid choices: {', '.join(SETS)}")
-    if name in LICENSED and not accept_license:
-        raise DataError(
-            f"{name} is under its own license and the pix2pix authors no longer distribute it; agree to the terms "
-            f"at {LICENSED[name]} and pass --accept-license, or prepare it from the official files"
-        )
-    root = Path(root) if root is not None else pix2pix_root()
-    dest = root / name
-    if (dest / "train").is_dir() and not force:
-        log(f"condgan: {name} is already in {dest}")
-        return dest
-    base = base_url or os.environ.get(URL_ENV) or BASE_URL
-    url = base.rstrip("/") + f"/{name}.tar.gz"
-    root.mkdir(parents=True, exist_ok=True)
-    archive = root / f"{name}.tar.gz"
-    if archive.is_file():  # downloaded by hand (the offline message suggests it): use it, keep it
-        log(f"condgan: unpacking {archive}")
-        return unpack(archive, name, root)
-    log(f"condgan: downloading {url}")
-    try:
-        fetch_file([url], archive, sha256=None)  # no published checksum: unpack() checks the archive instead
-        return unpack(archive, name, root)
-    finally:
-        archive.unlink(missing_ok=True)
+    return fetch_set(PIX2PIX, name, root, base_url=base_url, accept_license=accept_license, force=force, log=log)

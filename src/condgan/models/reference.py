@@ -23,6 +23,11 @@ parameter and buffer names (weight, bias, running_mean, ...) are the same on bot
     PixelDiscriminator   layers.0.conv -> net.0, layers.1.conv/norm -> net.2/3, head -> net.5
 
 Loading checks every key and shape, both ways, before it copies anything.
+
+CycleGAN: the reference's `cycle_gan` model saves G_A (A -> B) as `latest_net_G_A.pth` and G_B
+(B -> A) as `latest_net_G_B.pth`, both built by the same `define_G` as pix2pix's G (so the same key
+layout), with its own defaults (CYCLEGAN_OPTIONS: resnet_9blocks, instance norm, no dropout);
+G_B has G_A's ngf and maps G_A's output channels back to its input channels.
 """
 
 from __future__ import annotations
@@ -44,6 +49,10 @@ RESNET_BLOCKS = {"resnet_6blocks": 6, "resnet_9blocks": 9}
 GENERATORS = (*UNET_DEPTHS, *RESNET_BLOCKS)
 DISCRIMINATORS = ("basic", "n_layers", "pixel")
 INSTANCE_NORM_LEGACY = ("running_mean", "running_var", "num_batches_tracked")
+REFERENCE_WIDTHS = {"ngf": 64, "input_nc": 3, "output_nc": 3}  # the reference's --ngf, --input_nc, --output_nc
+# the generator options the reference's cycle_gan model trains with unless told otherwise (its
+# options/base_options.py defaults, and --no_dropout set in models/cycle_gan_model.py)
+CYCLEGAN_OPTIONS = {"netG": "resnet_9blocks", "norm": "instance", "dropout": False}
 
 
 def reference_generator(
@@ -74,6 +83,29 @@ def reference_discriminator(
     if netD == "pixel":
         return PixelDiscriminator(in_channels=input_nc, width=ndf, norm=norm)
     raise ValueError(f"unknown netD {netD!r}; valid choices: {', '.join(DISCRIMINATORS)}")
+
+
+def found_widths(state: Mapping[str, torch.Tensor], netG: str) -> dict[str, int]:
+    """ngf, input_nc and output_nc as a generator checkpoint's first and last layers have them: only those
+    it has (a checkpoint of another network may have neither layer)."""
+    if netG in UNET_DEPTHS:
+        first, last, out_axis = state.get("model.model.0.weight"), state.get("model.model.3.weight"), 1
+    elif netG in RESNET_BLOCKS:
+        first, last, out_axis = state.get("model.1.weight"), state.get(f"model.{17 + RESNET_BLOCKS[netG]}.weight"), 0
+    else:
+        raise ValueError(f"unknown netG {netG!r}; valid choices: {', '.join(GENERATORS)}")
+    found = {}
+    if first is not None and first.ndim == 4:
+        found["ngf"], found["input_nc"] = int(first.shape[0]), int(first.shape[1])
+    if last is not None and last.ndim == 4:  # a ConvTranspose2d (U-Net) keeps its output channels on axis 1
+        found["output_nc"] = int(last.shape[out_axis])
+    return found
+
+
+def checkpoint_widths(state: Mapping[str, torch.Tensor], netG: str) -> dict[str, int]:
+    """ngf, input_nc and output_nc as the checkpoint's first and last layers have them (the reference's
+    defaults for any it does not have; the loader then names the mismatch)."""
+    return {**REFERENCE_WIDTHS, **found_widths(state, netG)}
 
 
 # --- which reference layer each of our layers is: {our module path: reference module path} ---
@@ -198,6 +230,19 @@ def _checkpoint_norm(state: dict[str, torch.Tensor]) -> str:
     return "instance" if sum(key.endswith(".bias") for key in state) > 2 else "none"
 
 
+_GENERATOR_KINDS = {UNetGenerator: "U-Net (unet_*)", ResnetGenerator: "ResNet (resnet_*)"}
+
+
+def _checkpoint_generator(state: dict[str, torch.Tensor]) -> str:
+    """The kind of reference generator a checkpoint holds, judged from its keys ("" for neither): the U-Net
+    nests its blocks (`model.model.1...`), the ResNet names its residual blocks' `conv_block`."""
+    if any(key.startswith("model.model.") for key in state):
+        return _GENERATOR_KINDS[UNetGenerator]
+    if any(".conv_block." in key for key in state):
+        return _GENERATOR_KINDS[ResnetGenerator]
+    return ""
+
+
 def _shape(tensor: torch.Tensor | None) -> str:
     return "none" if tensor is None else str(tuple(tensor.shape))
 
@@ -243,8 +288,12 @@ def load_reference_state_dict(model: nn.Module, state_dict: object, source: str)
     mismatch = _first_mismatch(model, state, key_map)
     if mismatch is not None:
         what, kind = mismatch
-        checkpoint_norm = _checkpoint_norm(state)
-        if checkpoint_norm != model.norm:
+        checkpoint_norm, held = _checkpoint_norm(state), _checkpoint_generator(state)
+        expected = _GENERATOR_KINDS.get(type(model), "")
+        if expected and held != expected:
+            held = f"a {held} generator" if held else "no generator of the reference (a discriminator?)"
+            options = f"--netG: the checkpoint holds {held}, the model is a {expected} generator"
+        elif checkpoint_norm != model.norm:
             options = f"--norm: the checkpoint looks like {checkpoint_norm!r}, the model has {model.norm!r}"
         else:
             options = architecture.width_options if kind == "shape" else architecture.layout_options
