@@ -187,7 +187,7 @@ def plot_memory(names: list[str], out: Path) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(7, 3.4), dpi=110)
+    fig, ax = plt.subplots(figsize=(7, 4.2), dpi=110)
     warmup = WARMUP_S
     for name in names:
         data = json.loads((ROOT / "benchmarks" / "results" / f"{name}.json").read_text())
@@ -202,7 +202,7 @@ def plot_memory(names: list[str], out: Path) -> Path:
     ax.set_ylabel("server RSS (MB)")
     ax.set_ylim(bottom=0)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7, loc="lower right")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), frameon=False)
     fig.tight_layout()
     fig.savefig(out, metadata={"Software": None})
     plt.close(fig)
