@@ -96,6 +96,7 @@ BAD_VALUES = {  # one value each key refuses, and the words of what it allows
     "model.conditional_bn": (2, "true or false"),
     "model.spectral_norm": (3, "true or false"),
     "model.dropout": (1.0, "in [0, 1)"),
+    "model.minibatch_std": (1, "0 (off) or >= 2"),
     "model.norm": ("group", "one of batch, instance, none"),
     "model.unet_downs": (1, "0 (from the image size) or >= 2"),
     "model.resnet_blocks": (-2, ">= -1"),

@@ -139,3 +139,48 @@ def test_dropout_is_the_identity_in_eval_mode_and_refuses_bad_p():
     for p in (-0.1, 1.0):
         with pytest.raises(ValueError, match=r"dropout probability must be in \[0, 1\)"):
             Dropout(p)
+
+
+def test_minibatch_std_appends_each_groups_spread_and_keeps_groups_apart():
+    from condgan.models.layers import MinibatchStd
+
+    torch.manual_seed(0)
+    same = torch.randn(1, 3, 2, 2).expand(4, -1, -1, -1)  # a group of one image made four times
+    varied = torch.randn(4, 3, 2, 2)
+    out = MinibatchStd(4)(torch.cat([same, varied]))
+    assert out.shape == (8, 4, 2, 2) and torch.equal(out[:, :3], torch.cat([same, varied]))
+    assert out[:4, 3].max() < 1e-3  # no spread: the collapse D is shown
+    expected = varied.double().std(dim=0, unbiased=False).mean()
+    assert torch.allclose(out[4:, 3], expected.float().expand(4, 2, 2), atol=1e-5)
+    assert MinibatchStd(4)(torch.randn(6, 2, 1, 1))[:, 2].flatten().unique().numel() == 2  # 6 = two groups of 3
+
+
+def test_minibatch_std_in_the_dcgan_discriminator():
+    base = load_config(
+        overrides=["data.image_size=28", "data.channels=1", "model.num_classes=10", "model.minibatch_std=4"]
+    )
+    discriminator = build_discriminator(base)
+    plain = build_discriminator(dataclasses.replace(base, model=dataclasses.replace(base.model, minibatch_std=0)))
+    extra = sum(p.numel() for p in discriminator.parameters()) - sum(p.numel() for p in plain.parameters())
+    assert extra == 7 * 7 * (1 + base.model.num_classes)  # one more 7x7 map into the linear and projection heads
+    assert discriminator(torch.randn(8, 1, 28, 28), torch.arange(8)).shape == (8,)
+    mlp = load_config(
+        overrides=["data.image_size=28", "data.channels=1", "model.discriminator=mlp", "model.minibatch_std=4"]
+    )
+    with pytest.raises(ConfigError, match="minibatch_std is for the dcgan discriminator"):
+        build_discriminator(mlp)
+
+
+def test_the_joint_real_and_fake_pass_equals_two_passes_with_minibatch_std():
+    from condgan.tasks.cgan import CGANTask
+
+    config = load_config(
+        overrides=["data.image_size=28", "data.channels=1", "model.num_classes=10", "model.minibatch_std=4"]
+    )
+    torch.manual_seed(0)
+    task = CGANTask(config, build_generator(config), build_discriminator(config))
+    assert task.joint_d and task.spread_groups == [4]
+    real, fake, labels = torch.randn(8, 1, 28, 28), torch.randn(8, 1, 28, 28), torch.arange(8) % 10
+    (real_joint, _), (fake_joint, _) = task._discriminate_both(real, fake, labels)
+    assert torch.allclose(real_joint, task.discriminator(real, labels), atol=1e-5)
+    assert torch.allclose(fake_joint, task.discriminator(fake, labels), atol=1e-5)

@@ -159,6 +159,8 @@ class ModelConfig:
     conditional_bn: bool = _key(True, BOOL)  # dcgan G: class-conditional batch norm (else one-hot concat to z)
     spectral_norm: bool = _key(False, BOOL)  # dcgan D
     dropout: float = _key(0.0, between(0, 1, high_open=True))  # D dropout (mlp's classic value is 0.4)
+    # dcgan D: a feature map of the spread within groups of this many images (minibatch std); 0 = off
+    minibatch_std: int = _key(0, zero_or_at_least(2, "off"))
     # pix2pix networks (g_width/d_width are their ngf/ndf)
     # unet | resnet | patchgan | pixel: batch | instance | none
     norm: str = _key("batch", from_registries("condgan.models.norms:NORMS"))

@@ -59,7 +59,9 @@ def build_discriminator(config: Config) -> nn.Module:
         dropout=m.dropout,
     )
     if cls is DCGANDiscriminator:
-        kwargs.update(width=m.d_width)
+        kwargs.update(width=m.d_width, minibatch_std=m.minibatch_std)
+    elif m.minibatch_std:
+        raise ConfigError(f"model.minibatch_std is for the dcgan discriminator, not {m.discriminator!r}; set it to 0")
     return cls(**kwargs)
 
 

@@ -21,6 +21,7 @@ from condgan.models.layers import (
     ConditionalDiscriminator,
     DiscriminatorHead,
     Dropout,
+    MinibatchStd,
     check_conditioning,
     one_hot,
 )
@@ -124,6 +125,7 @@ class DCGANDiscriminator(ConditionalDiscriminator):
         conditioning: str = "projection",
         spectral_norm: bool = False,
         dropout: float = 0.0,
+        minibatch_std: int = 0,
     ):
         super().__init__()
         check_conditioning(conditioning)
@@ -139,6 +141,9 @@ class DCGANDiscriminator(ConditionalDiscriminator):
             if dropout:
                 layers.append(Dropout(dropout))
             in_channels = out_channels
+        if minibatch_std:  # one more feature map before the head: the spread of a group of images
+            layers.append(MinibatchStd(minibatch_std))
+            in_channels += 1
         self.body = nn.Sequential(*layers)
         features = in_channels * START_SIZES[image_size] ** 2
         self.head = DiscriminatorHead(features, num_classes, conditioning, spectral_norm)

@@ -69,6 +69,27 @@ class ConditionalBatchNorm2d(nn.Module):
         return out * scale + shift
 
 
+class MinibatchStd(nn.Module):
+    """Appends one feature map: how much the images of a small group differ (Karras et al. 2018).
+
+    Groups are `group` consecutive images (fewer when the batch does not divide; the largest size
+    that does), so a batch of real images followed by generated ones keeps the two apart. Per group,
+    the standard deviation of every feature over its images, averaged to one number, is broadcast
+    as an extra channel: a generator that makes the same image over and over is easy to spot."""
+
+    def __init__(self, group: int = 4):
+        super().__init__()
+        self.group = group
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        group = max(g for g in range(1, min(self.group, b) + 1) if b % g == 0)
+        grouped = x.reshape(b // group, group, c, h, w).float()  # (B/G, G, C, H, W)
+        spread = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B/G,)
+        spread = spread.to(x.dtype).repeat_interleave(group).view(b, 1, 1, 1).expand(b, 1, h, w)
+        return torch.cat([x, spread], 1)  # (B, C + 1, H, W)
+
+
 class DiscriminatorHead(nn.Module):
     """Turns D's features into a real/fake logit, conditioned at the output.
 

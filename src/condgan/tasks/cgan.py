@@ -18,6 +18,7 @@ from torch import nn
 from condgan.config import Config
 from condgan.distributed import batch_noise, unwrap
 from condgan.losses import get_loss, gradient_penalty, r1_penalty
+from condgan.models.layers import MinibatchStd
 from condgan.tasks.augment import augment, parse
 from condgan.tasks.players import Player
 
@@ -35,6 +36,8 @@ class CGANTask:
         self.acgan = bool(self.num_classes) and config.model.conditioning == "acgan"
         self._fake: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.joint_d = not has_batch_statistics(discriminator)  # one D pass over real and fake together
+        # minibatch std groups consecutive images: the joint pass keeps real and fake apart when B divides
+        self.spread_groups = [m.group for m in discriminator.modules() if isinstance(m, MinibatchStd)]
         self.augments = parse(config.loss.augment)  # D's view of every image, in D's loss and in G's
 
     def modules(self) -> dict[str, nn.Module]:
@@ -57,11 +60,11 @@ class CGANTask:
         A D without batch statistics scores each image on its own, so both halves go through one
         pass over the 2B images: the same results as two passes, in bigger, faster matrix products
         (a D with batch norm would see a mixed batch, so it gets two passes)."""
-        if not self.joint_d:
+        b = real_images.shape[0]
+        if not self.joint_d or any(b % group for group in self.spread_groups):
             return self._discriminate(real_images, labels), self._discriminate(fake_images, labels)
         both_labels = None if labels is None else torch.cat([labels, labels])
         logits, classes = self._discriminate(torch.cat([real_images, fake_images]), both_labels)
-        b = real_images.shape[0]
         if classes is None:
             return (logits[:b], None), (logits[b:], None)
         return (logits[:b], classes[:b]), (logits[b:], classes[b:])
