@@ -68,6 +68,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     bench.add_common_args(parser)
     parser.add_argument("--seconds", type=float, default=240.0, help="training seconds per variant")
+    parser.add_argument("--steps", type=int, default=0, help="train each variant this many steps instead of "
+                        "--seconds (equal footing when the load varies; times are still reported)")  # fmt: skip
+    parser.add_argument("--ema-only", action="store_true", help="score only the EMA generator as condgan samples it")
+    parser.add_argument("--seeds", type=int, default=1, help="train each variant with seeds 0..N-1 (the spread)")
     parser.add_argument("--samples", type=int, default=10_000, help="generated images per score")
     parser.add_argument("--variant", action="append", default=[], metavar="NAME=KEY=VALUE,...",
                         help="a variant to try instead of the built-in search (repeatable)")  # fmt: skip
@@ -75,36 +79,46 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.seconds, args.samples = 5.0, 1000
+        args.steps = min(args.steps, 20)
     variants = dict(parse_variant(v) for v in args.variant) or SEARCH
     if args.quick and not args.variant:
         variants = dict(list(SEARCH.items())[-1:])
     device = bench.setup(args.threads, args.device)
     from condgan.training import train
 
+    budget = f"train.steps={args.steps}" if args.steps else f"train.time_budget={args.seconds}"
     results = []
     for name, overrides in variants.items():
-        config = bench.bench_config(bench.DEFAULT_YAML, args.threads, str(device),
-                                    [*overrides, f"train.time_budget={args.seconds}"])  # fmt: skip
-        keep = LastTrainer()
-        score = QuickEval(bench.resolve(config)[0], args.samples, device, seed=1)
-        with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-            print(f"{name}: training {args.seconds:g} s", flush=True)
-            train(config, out=Path(tmp) / "run", progress=False, log=lambda message: None, callbacks=[keep])
-            trainer = keep.trainer
-            raw = trainer.task.generator
-            ema = trainer.sampling_generator  # batch-norm statistics recomputed (precise_bn)
-            row = {"variant": name, "overrides": overrides, "steps": trainer.step, "seconds": trainer.elapsed,
-                   "ema": score(ema), "ema_raw_statistics": score(with_raw_statistics(ema, raw)),
-                   "raw": score(raw)}  # fmt: skip
-        results.append(row)
-        print(f"  {row['steps']} steps: FID {row['ema']['fid']:.3g}, accuracy {row['ema'].get('accuracy', 0):.3f}",
-              flush=True)  # fmt: skip
-    result = {"benchmark": "recipe_search", "quick": args.quick, "seconds_per_variant": args.seconds,
+        for seed in range(args.seeds):
+            config = bench.bench_config(bench.DEFAULT_YAML, args.threads, str(device),
+                                        [*overrides, budget, f"train.seed={seed}"])  # fmt: skip
+            keep = LastTrainer()
+            score = QuickEval(bench.resolve(config)[0], args.samples, device, seed=1, diversity=True)
+            with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
+                print(f"{name}, seed {seed}: training {budget}", flush=True)
+                train(config, out=Path(tmp) / "run", progress=False, log=lambda message: None, callbacks=[keep])
+                trainer = keep.trainer
+                raw = trainer.task.generator
+                ema = trainer.sampling_generator  # batch-norm statistics recomputed (precise_bn)
+                row = {"variant": name, "overrides": overrides, "seed": seed, "steps": trainer.step,
+                       "seconds": trainer.elapsed, "ema": score(ema)}  # fmt: skip
+                if not args.ema_only:
+                    row["ema_raw_statistics"] = score(with_raw_statistics(ema, raw))
+                    row["raw"] = score(raw)
+            results.append(row)
+            ema_score = row["ema"]
+            print(f"  {row['steps']} steps in {row['seconds']:.0f} s: FID {ema_score['fid']:.3g}, accuracy "
+                  f"{ema_score.get('accuracy', 0):.3f}, recall {ema_score['recall']:.3f}, "
+                  f"coverage {ema_score['coverage']:.3f}", flush=True)  # fmt: skip
+    seconds = 0 if args.steps else args.seconds
+    result = {"benchmark": "recipe_search", "quick": args.quick, "seconds_per_variant": seconds,
+              "steps_per_variant": args.steps, "seeds": args.seeds,
               "samples": args.samples, "results": results, **bench.machine(device, args.threads)}  # fmt: skip
     path = bench.write_result(args.name, result)
-    rows = [[r["variant"], r["steps"], r["ema"]["fid"], r["ema"].get("accuracy", "-"),
-             r["ema_raw_statistics"]["fid"], r["raw"]["fid"]] for r in results]  # fmt: skip
-    headers = ["variant", "steps", "FID (EMA)", "accuracy (EMA)", "FID (EMA, raw G's BN statistics)", "FID (raw G)"]
+    rows = [[r["variant"], r["seed"], r["steps"], r["ema"]["fid"], r["ema"].get("accuracy", "-"), r["ema"]["recall"],
+             r["ema"]["coverage"], r.get("raw", {}).get("fid", "-")] for r in results]  # fmt: skip
+    headers = ["variant", "seed", "steps", "FID (EMA)", "accuracy (EMA)", "recall (EMA)", "coverage (EMA)",
+               "FID (raw G)"]  # fmt: skip
     print(bench.markdown_table(headers, rows))
     print(f"\nwrote {path}")
 

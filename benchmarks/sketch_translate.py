@@ -120,11 +120,21 @@ def read_outputs(folder: Path, names: list[str], size: int) -> torch.Tensor:
     return torch.from_numpy(np.stack(arrays))[:, None]
 
 
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> list[float]:
+    """The 95% Wilson score interval of a share hits / n: what another set of drawings might give."""
+    share = hits / n
+    centre = (share + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * np.sqrt(share * (1 - share) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return [round(float(centre - half), 4), round(float(centre + half), 4)]
+
+
 def scores(predicted: np.ndarray, labels: np.ndarray, class_names: tuple[str, ...]) -> dict:
     group_of = {class_names.index(c): g for g, members in GROUPS.items() for c in members}
     in_group = np.array([group_of[int(p)] == group_of[int(y)] for p, y in zip(predicted, labels, strict=True)])
+    hits, n = int((predicted == labels).sum()), len(labels)
     return {
-        "class_share": float((predicted == labels).mean()),
+        "class_share": hits / n,
+        "class_share_ci95": wilson_interval(hits, n),
         "group_share": float(in_group.mean()),
         "per_group": {g: float(in_group[[group_of[int(y)] == g for y in labels]].mean()) for g in GROUPS},
         "per_class": {c: float((predicted[labels == i] == i).mean()) for i, c in enumerate(class_names)},

@@ -252,7 +252,13 @@ def sketch_results(name: str = "sketch_translate", command: str = "python benchm
     keys = [k for k in SHARES if all(k in data.models[m] for m in models)]
     columns = [best_marked([data.models[m][k] for m in models], SHARES[k][1], SHARES[k][2]) for k in keys]
     rows = [[f"`{m}`", *(column[i] for column in columns)] for i, m in enumerate(models)]
-    parts = [table(["model", *(SHARES[k][0] for k in keys)], rows, right=tuple(range(1, len(keys) + 1)))]
+    header = ["model", *(SHARES[k][0] for k in keys)]
+    if all("class_share_ci95" in data.models[m] for m in models):  # where the share of another set might fall
+        header.insert(2, "95% interval")
+        for row, m in zip(rows, models, strict=True):
+            low, high = data.models[m].class_share_ci95
+            row.insert(2, f"{low:.1%}–{high:.1%}")
+    parts = [table(header, rows, right=tuple(range(1, len(header))))]
     if all("per_class" in data.models[m] for m in models):
         classes = list(data.models[models[0]].per_class.keys())
         rows = [[c, *best_marked([data.models[m].per_class[c] for m in models], ".0%", False)] for c in classes]

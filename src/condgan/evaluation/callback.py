@@ -32,7 +32,7 @@ from torch import nn
 from condgan.checkpoint import atomic_write_text, save_checkpoint
 from condgan.config import Config
 from condgan.errors import ConfigError
-from condgan.evaluation.cgan import balanced_labels, sample_features
+from condgan.evaluation.cgan import balanced_labels, feature_metrics, sample_features
 from condgan.evaluation.common import MIN_SAMPLES, domain_evaluator, real_split
 from condgan.metrics.evaluator import predict
 from condgan.metrics.functional import conditional_accuracy, fid_from_features
@@ -47,7 +47,8 @@ def _stderr(message: str) -> None:
 
 class QuickEval:
     """Conditional accuracy and FID (domain evaluator) of a generator module, from fixed noise,
-    against the real test split. Call it with the module: {"fid": ..., "accuracy": ...}."""
+    against the real test split. Call it with the module: {"fid": ..., "accuracy": ...}; with
+    `diversity`, also KID, precision, recall, density and coverage (as `condgan eval` computes them)."""
 
     def __init__(
         self,
@@ -57,6 +58,7 @@ class QuickEval:
         log: Callable[[str], None] = _stderr,
         seed: int = 0,
         batch_size: int = 1000,
+        diversity: bool = False,
     ):
         num_classes = config.model.num_classes
         if samples < max(MIN_SAMPLES, num_classes):
@@ -67,11 +69,14 @@ class QuickEval:
         _, self.test_features = predict(self.evaluator, real_split(config, "test").images, batch_size)
         self.labels = balanced_labels(samples, num_classes) if num_classes else None
         self.z = torch.randn(samples, config.model.z_dim, generator=torch.Generator().manual_seed(seed))
-        self.batch_size = batch_size
+        self.batch_size, self.diversity = batch_size, diversity
 
     def __call__(self, generator: nn.Module) -> dict[str, float]:
         predicted, features, _ = sample_features(generator, self.evaluator, self.z, self.labels, self.batch_size)
-        values = {"fid": fid_from_features(self.test_features, features)}
+        if self.diversity:
+            values = feature_metrics(self.test_features, features)
+        else:
+            values = {"fid": fid_from_features(self.test_features, features)}
         if self.labels is not None:
             values["accuracy"] = conditional_accuracy(predicted, self.labels)
         return values
