@@ -83,3 +83,12 @@ def test_run_without_a_generator_fails_in_a_subprocess_without_traceback(trained
     assert done.stderr.strip() == (
         f"condgan: error: {run} has no complete checkpoint yet; train it (or resume it) first"
     ), done.stderr
+
+
+def test_a_pix2pix_runs_pictures_go_where_its_report_goes(pix2pix_run, tmp_path, condgan_cache, capsys):
+    before = {p.name for p in pix2pix_run.iterdir()}
+    report = tmp_path / "report"
+    assert main(["eval", str(pix2pix_run), "--samples", "40", "--device", "cpu", "--out", str(report)]) == 0
+    assert capsys.readouterr().out.strip().endswith(f"-> {report / 'eval.md'}")
+    assert "](eval_triplets.png)" in (report / "eval.md").read_text() and (report / "eval_triplets.png").is_file()
+    assert {p.name for p in pix2pix_run.iterdir()} == before  # nothing written into the run (before: the picture)

@@ -382,7 +382,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "demo": ("condgan demo --out runs/demo --time-budget 60",),
     "export": ("condgan export pretrained:fashion-mnist -o generator.onnx",),
-    "eval": ("condgan eval pretrained:fashion-mnist --samples 2000",),
+    "eval": ("condgan eval pretrained:fashion-mnist --samples 2000", "condgan eval runs/sneaker2boot --samples 1000"),
     "translate": (
         "condgan translate pretrained:edges2fashion edges.png -o clothes.png",
         "condgan translate runs/edges data/fm-edges32/test --aligned -o translated/",
@@ -482,7 +482,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluate = commands.add_parser("eval", help="measure a run's samples beside real data (eval.md, eval.json)")
     evaluate.add_argument("run", help="run directory or pretrained:NAME")
-    evaluate.add_argument("--samples", type=int, default=10_000, help="generated images, balanced over classes")
+    evaluate.add_argument("--samples", type=int, default=10_000,
+                          help="cgan: generated images, balanced over classes; pix2pix: test pairs at most; "
+                               "cyclegan: test images per side at most")  # fmt: skip
     evaluate.add_argument("--seed", type=int, default=0)
     evaluate.add_argument("--batch-size", type=int, default=1000, help="images per generator/evaluator batch")
     evaluate.add_argument("--device", default="auto")

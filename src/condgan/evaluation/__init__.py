@@ -8,7 +8,10 @@
   split: conditional accuracy, FID, KID, intra-class FID, precision/recall, density/coverage, and the
   same metrics for real held-out images (the *real floor*); a class grid, eval_grid.png;
 - pix2pix (`evaluation/pix2pix.py`): outputs against the test split's targets: L1, PSNR, SSIM, and FID
-  and class agreement in the target domain's evaluator; input | output | target triplets.
+  and class agreement in the target domain's evaluator; input | output | target triplets;
+- cyclegan (`evaluation/cyclegan.py`): per direction, FID against the target side, the share in the
+  target side's class, cycle and identity L1, and L1, PSNR, SSIM and class agreement against the true
+  partners when the set keeps them; input | translated | reconstructed triplets.
 
 A task adds a function (run_dir, config, options) -> dict with "metrics" and "floor" (same keys); the
 report code (`evaluation/report.py`) writes eval.json and eval.md, atomically, and prints whatever
@@ -27,6 +30,7 @@ from condgan.config import Config
 from condgan.errors import CondganError, MetricError
 from condgan.evaluation.cgan import evaluate_cgan
 from condgan.evaluation.common import DEFAULT_SAMPLES, MIN_SAMPLES, EvalOptions, log_to_stderr
+from condgan.evaluation.cyclegan import evaluate_cyclegan
 from condgan.evaluation.pix2pix import evaluate_pix2pix_task
 
 __all__ = ["DEFAULT_SAMPLES", "MIN_SAMPLES", "TASK_EVALUATORS", "EvalOptions", "evaluate_run"]
@@ -42,8 +46,9 @@ def evaluate_run(
     log: Callable[[str], None] | None = None,
     out: str | Path | None = None,
 ) -> dict:
-    """Evaluate a run directory (or `pretrained:NAME`); write eval.json, eval.md and eval_grid.png into
-    `out` (default: the run directory; for a pretrained model runs/pretrained-NAME) and return the result."""
+    """Evaluate a run directory (or `pretrained:NAME`); write eval.json, eval.md and the task's pictures
+    (eval_grid.png, eval_triplets.png, eval_cycle_*.png) into `out` (default: the run directory; for a
+    pretrained model runs/pretrained-NAME) and return the result."""
     from condgan.evaluation.report import write_report
     from condgan.runs import is_pretrained, load_config_of, resolve_run_dir
     from condgan.runtime import resolve_device
@@ -90,4 +95,5 @@ def evaluate_run(
 TASK_EVALUATORS: dict[str, Callable[[Path, Config, EvalOptions], dict]] = {
     "cgan": evaluate_cgan,
     "pix2pix": evaluate_pix2pix_task,
+    "cyclegan": evaluate_cyclegan,
 }

@@ -31,12 +31,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from condgan.checkpoint import atomic_write_text
 from condgan.config import Config
 from condgan.data.loader import to_float, to_uint8
 from condgan.errors import CondganError, MetricError
+from condgan.evaluation.common import class_agreement, evaluator_predictions, load_domain_evaluator
 
 TRIPLETS_FILE = "eval_triplets.png"
 TRIPLETS = 16
@@ -48,14 +48,19 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+def mean_l1(outputs: torch.Tensor, targets: torch.Tensor) -> float:
+    """Mean |output - target| on the [0, 1] scale over uint8 (N, C, H, W) images (0 = identical)."""
+    if outputs.shape != targets.shape or outputs.dtype != torch.uint8 or targets.dtype != torch.uint8:
+        raise MetricError(f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)} must be equal uint8")
+    return float(np.abs(outputs.numpy().astype(np.float64) - targets.numpy().astype(np.float64)).mean() / 255.0)
+
+
 def image_metrics(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:
     """Mean L1 ([0, 1] scale), PSNR and SSIM over uint8 (N, C, H, W) outputs against targets."""
     from skimage.metrics import peak_signal_noise_ratio, structural_similarity
 
-    if outputs.shape != targets.shape or outputs.dtype != torch.uint8 or targets.dtype != torch.uint8:
-        raise MetricError(f"outputs {tuple(outputs.shape)} and targets {tuple(targets.shape)} must be equal uint8")
+    l1 = mean_l1(outputs, targets)
     out, tgt = outputs.numpy(), targets.numpy()
-    l1 = float(np.abs(out.astype(np.float64) - tgt.astype(np.float64)).mean() / 255.0)
     psnr, ssim = [], []
     for o, t in zip(out, tgt, strict=True):
         o, t = (o[0], t[0]) if o.shape[0] == 1 else (o, t)
@@ -67,59 +72,35 @@ def image_metrics(outputs: torch.Tensor, targets: torch.Tensor) -> dict[str, flo
     return {"l1": l1, "psnr": float(np.mean(psnr)), "ssim": float(np.mean(ssim))}
 
 
-def _evaluator_predictions(evaluator, images: torch.Tensor, batch_size: int) -> tuple[torch.Tensor, np.ndarray]:
-    """(classes (N,), features (N, D) float64) of uint8 images, resized to the evaluator's size."""
-    from condgan.metrics.evaluator import predict
-
-    size = evaluator.image_size
-    if images.shape[-1] != size:
-        resized = F.interpolate(to_float(images), size=(size, size), mode="bilinear", antialias=True)
-        images = to_uint8(resized)
-    classes, features = predict(evaluator, images, batch_size)
-    return classes, features.double().numpy()
-
-
 def domain_metrics(
     config: Config, domain: str, outputs: torch.Tensor, targets: torch.Tensor, batch_size: int, log: Callable
 ) -> tuple[dict, dict, str]:
     """(metrics, floor, note): FID of outputs and of real training targets against test targets, and
     the outputs' class agreement with their targets."""
     from condgan.data.paired import load_split
-    from condgan.metrics.evaluator import default_cache_root, load_evaluator
     from condgan.metrics.functional import fid_from_features
 
     if not domain:
         return {}, {}, "no FID: the targets' domain has no evaluator (only sets made by make-pairs name one)"
-    try:
-        with torch.random.fork_rng(devices=[]):
-            try:
-                evaluator = load_evaluator(domain, train_if_missing=False)
-            except MetricError:
-                log(f"condgan: training the domain evaluator for {domain} once (minutes on a CPU); it is cached "
-                    f"in {default_cache_root()}")  # fmt: skip
-                evaluator = load_evaluator(domain)
-    except CondganError as error:
-        return {}, {}, f"no FID: the domain evaluator for {domain!r} is not available ({error})"
-    if evaluator.in_channels != targets.shape[1]:
-        return {}, {}, f"no FID: the {domain} evaluator takes {evaluator.in_channels}-channel images"
+    evaluator, why = load_domain_evaluator(domain, targets.shape[1], log)
+    if evaluator is None:
+        return {}, {}, f"no FID: {why}"
     train, _ = load_split(config, prefer="train", limit=targets.shape[0])
     _, train_targets = train.float_pairs()
-    target_classes, real = _evaluator_predictions(evaluator, targets, batch_size)
-    output_classes, fake = _evaluator_predictions(evaluator, outputs, batch_size)
-    _, floor = _evaluator_predictions(evaluator, to_uint8(train_targets), batch_size)
-    accuracy = evaluator.info.get("test_accuracy", float("nan"))
-    note = (f"FID in the {domain} evaluator's features ({evaluator.image_size} px, test accuracy {accuracy:.3f}); "
-            f"floor: {floor.shape[0]} real training targets")  # fmt: skip
-    metrics = {"fid": fid_from_features(real, fake),
-               "class_agreement": float((output_classes == target_classes).double().mean())}  # fmt: skip
+    target_classes, real = evaluator_predictions(evaluator, targets, batch_size)
+    output_classes, fake = evaluator_predictions(evaluator, outputs, batch_size)
+    _, floor = evaluator_predictions(evaluator, to_uint8(train_targets), batch_size)
+    note = f"FID {why}; floor: {floor.shape[0]} real training targets"
+    metrics = {"fid": fid_from_features(real, fake), "class_agreement": class_agreement(output_classes, target_classes)}
     return metrics, {"fid": fid_from_features(real, floor)}, note
 
 
 def pix2pix_result(
     run_dir: Path, config: Config, *, split: str = "test", limit: int = 0, batch_size: int = 64, device: str = "auto",
-    fid: bool = True, log: Callable[[str], None] = _stderr,
+    fid: bool = True, log: Callable[[str], None] = _stderr, out_dir: Path | None = None,
 ) -> dict:  # fmt: skip
-    """Translate the split's sources, measure against its targets, write eval_triplets.png; return the result."""
+    """Translate the split's sources, measure against its targets, write eval_triplets.png into `out_dir`
+    (default: the run directory); return the result."""
     from condgan.data.paired import load_split, target_domain
     from condgan.plots import save_image
     from condgan.runs import checkpoint_step, generator_weights_path
@@ -154,7 +135,7 @@ def pix2pix_result(
         timings["fid"] = round(time.perf_counter() - started, 2)
     shown = slice(0, TRIPLETS)
     grid = triplet_grid(sources[shown], to_float(outputs[shown]), targets[shown], title=f"{used} split")
-    save_image(grid, Path(run_dir) / TRIPLETS_FILE)
+    save_image(grid, Path(out_dir or run_dir) / TRIPLETS_FILE)
     return {
         "step": checkpoint_step(run_dir),
         "weights": generator_weights_path(run_dir).name,
@@ -176,7 +157,7 @@ def pix2pix_result(
 def evaluate_pix2pix_task(run_dir: Path, config: Config, options) -> dict:
     """`condgan.evaluation.TASK_EVALUATORS["pix2pix"]`: options.num_samples caps the pairs used."""
     return pix2pix_result(run_dir, config, limit=options.num_samples, batch_size=options.batch_size,
-                          device=str(options.device), log=options.log)  # fmt: skip
+                          device=str(options.device), log=options.log, out_dir=options.out_dir)  # fmt: skip
 
 
 def evaluate_pix2pix(

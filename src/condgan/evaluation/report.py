@@ -1,7 +1,8 @@
 """How an evaluation result reads: eval.json, eval.md, the terminal table and the one-line summary.
 
 Works on any result of `condgan.evaluation.evaluate_run` whose "metrics" and "floor" map metric
-names to numbers; names missing from METRIC_INFO are shown as they are (a task can add its own).
+names to numbers; names missing from METRIC_INFO are shown as they are (a task can add its own). A
+name ending in a direction (`fid_AtoB`, CycleGAN's) reads as its metric with the direction's arrow.
 """
 
 from __future__ import annotations
@@ -26,7 +27,15 @@ METRIC_INFO: dict[str, tuple[str, str]] = {
     "psnr": ("PSNR (dB)", "higher"),
     "ssim": ("SSIM", "higher"),
     "class_agreement": ("class agreement (output vs target)", "higher"),
+    "class_share": ("share in the target side's class", "higher"),  # cyclegan (evaluation/cyclegan.py)
+    "cycle_l1": ("cycle L1", "lower"),
+    "identity_l1": ("identity L1", "lower"),
+    "partner_l1": ("L1 to the true partner", "lower"),
+    "partner_psnr": ("PSNR to the true partner", "higher"),
+    "partner_ssim": ("SSIM to the true partner", "higher"),
+    "partner_agreement": ("class agreement with the true partner", "higher"),
 }
+DIRECTIONS = {"_AtoB": "A→B", "_BtoA": "B→A"}  # name suffix -> shown after the label
 HIDDEN = {"kid_std"}
 
 
@@ -44,14 +53,26 @@ def _cell(values: dict, name: str) -> str:
     return fmt(values[name])
 
 
+def _split_direction(name: str) -> tuple[str, str]:
+    """'fid_AtoB' -> ('fid', 'A→B'); a name without a direction -> (name, '')."""
+    for suffix, arrow in DIRECTIONS.items():
+        if name.endswith(suffix):
+            return name[: -len(suffix)], arrow
+    return name, ""
+
+
 def table_rows(result: dict) -> list[tuple[str, str, str, str]]:
-    """(metric, model, real floor, better) for every metric of the result, known ones first."""
+    """(metric, model, real floor, better) for every metric of the result, known ones first (in METRIC_INFO's
+    order, each direction of a metric beside the other)."""
     metrics, floor = result["metrics"], result.get("floor", {})
-    names = [n for n in METRIC_INFO if n in metrics] + [n for n in metrics if n not in METRIC_INFO and n not in HIDDEN]
+    known = list(METRIC_INFO)
+    names = [n for n in metrics if n not in HIDDEN]
+    names.sort(key=lambda n: known.index(_split_direction(n)[0]) if _split_direction(n)[0] in known else len(known))
     rows = []
     for name in names:
-        label, better = METRIC_INFO.get(name, (name, ""))
-        rows.append((label, _cell(metrics, name), _cell(floor, name), better))
+        base, arrow = _split_direction(name)
+        label, better = METRIC_INFO.get(base, (base, ""))
+        rows.append((f"{label} {arrow}".strip(), _cell(metrics, name), _cell(floor, name), better))
     return rows
 
 
@@ -69,7 +90,10 @@ def summary_line(result: dict) -> str:
     metrics, floor = result["metrics"], result.get("floor", {})
     parts = []
     for name, label in (("conditional_accuracy", "accuracy"), ("fid", "FID"), ("intra_fid", "intra-FID"),
-                        ("kid", "KID"), ("inception_fid", "Inception FID")):  # fmt: skip
+                        ("kid", "KID"), ("inception_fid", "Inception FID"), ("fid_AtoB", "FID A→B"),
+                        ("fid_BtoA", "FID B→A"), ("class_share_AtoB", "class share A→B"),
+                        ("class_share_BtoA", "class share B→A"), ("cycle_l1_AtoB", "cycle L1 A→B"),
+                        ("cycle_l1_BtoA", "cycle L1 B→A")):  # fmt: skip
         if name in metrics:
             real = f" (real {fmt(floor[name])})" if name in floor else ""
             parts.append(f"{label} {fmt(metrics[name])}{real}")
@@ -86,6 +110,10 @@ def markdown(result: dict) -> str:
         from condgan.evaluation.pix2pix import markdown as pix2pix_markdown
 
         return pix2pix_markdown(result)
+    if result.get("task") == "cyclegan":  # a table per direction, input | translated | reconstructed triplets
+        from condgan.evaluation.cyclegan import markdown as cyclegan_markdown
+
+        return cyclegan_markdown(result)
     samples = result.get("samples", {})
     settings = result.get("settings", {})
     evaluator = result.get("evaluator", {})
