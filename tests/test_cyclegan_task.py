@@ -303,7 +303,6 @@ def test_bad_data_through_the_cli(sneakers, tmp_path, capsys, case, message):
     "command, message",
     [
         (["sample", "RUN", "--grid", "g.png"], "is a cyclegan run; it translates images"),
-        (["eval", "RUN", "--samples", "4"], "task 'cyclegan' has no evaluation"),
         (["pretrained", "pack", "RUN", "--name", "x", "--out", "OUT"], "a cyclegan run with two generators"),
     ],
 )
