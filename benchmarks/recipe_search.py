@@ -86,16 +86,18 @@ def main() -> None:
     device = bench.setup(args.threads, args.device)
     from condgan.training import train
 
-    budget = f"train.steps={args.steps}" if args.steps else f"train.time_budget={args.seconds}"
+    budget = (
+        [f"train.steps={args.steps}", "train.time_budget=0"] if args.steps else [f"train.time_budget={args.seconds}"]
+    )
     results = []
     for name, overrides in variants.items():
         for seed in range(args.seeds):
             config = bench.bench_config(bench.DEFAULT_YAML, args.threads, str(device),
-                                        [*overrides, budget, f"train.seed={seed}"])  # fmt: skip
+                                        [*overrides, *budget, f"train.seed={seed}"])  # fmt: skip
             keep = LastTrainer()
             score = QuickEval(bench.resolve(config)[0], args.samples, device, seed=1, diversity=True)
             with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
-                print(f"{name}, seed {seed}: training {budget}", flush=True)
+                print(f"{name}, seed {seed}: training {budget[0]}", flush=True)
                 train(config, out=Path(tmp) / "run", progress=False, log=lambda message: None, callbacks=[keep])
                 trainer = keep.trainer
                 raw = trainer.task.generator
