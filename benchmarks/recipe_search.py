@@ -20,6 +20,7 @@ use_condgan_threads()  # before torch is imported
 
 import argparse  # noqa: E402
 import copy  # noqa: E402
+import re  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -58,10 +59,12 @@ def with_raw_statistics(ema, raw):
 
 
 def parse_variant(text: str) -> tuple[str, list[str]]:
-    name, _, overrides = text.partition("=")
-    if not name or not overrides:
+    """NAME=KEY=VALUE[,KEY=VALUE...] (NAME= alone: the default recipe). A comma starts a new override only
+    before a KEY= (section.key), so a value may hold commas: aug=loss.augment=translation,cutout."""
+    name, sep, overrides = text.partition("=")
+    if not name or not sep:
         raise SystemExit(f"--variant takes NAME=KEY=VALUE[,KEY=VALUE...], e.g. fast=train.lr=1e-3; got {text!r}")
-    return name, [o for o in overrides.split(",") if o]
+    return name, [o for o in re.split(r",(?=[a-z_]+\.[a-z_0-9]+=)", overrides) if o]
 
 
 def main() -> None:
