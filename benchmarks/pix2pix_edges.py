@@ -60,8 +60,8 @@ def data_dir(path: str | None) -> Path:
 def comparison_picture(runs: dict[str, Path], data: Path, out: Path, count: int = 12) -> None:
     """Rows input | each variant's output | target for the first `count` test pairs."""
     from condgan.data.paired import load_split
+    from condgan.inference.translate import load_translator
     from condgan.plots import class_grid, save_image
-    from condgan.translate import load_translator
 
     first = load_translator(next(iter(runs.values())))
     dataset, _ = load_split(first.config, "test", limit=count)

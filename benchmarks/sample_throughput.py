@@ -36,7 +36,7 @@ from torch.utils.flop_counter import FlopCounterMode  # noqa: E402
 
 from condgan.config import load_config  # noqa: E402
 from condgan.data.datasets import FASHION_CLASSES  # noqa: E402
-from condgan.generate import ClassConditionalGenerator, load_generator  # noqa: E402
+from condgan.inference.generate import ClassConditionalGenerator, load_generator  # noqa: E402
 from condgan.models import GENERATORS, build_generator  # noqa: E402
 
 BATCHES = (1, 64, 1024)
@@ -89,7 +89,7 @@ def precision_quality(run: str, device: torch.device, samples: int) -> dict:
     scored by the run's domain evaluator against the test split, and how far apart their pixels are."""
     from condgan.evaluation.cgan import balanced_labels
     from condgan.evaluation.common import domain_evaluator, real_split
-    from condgan.generate import load_config_of, resolve_run_dir
+    from condgan.inference.runs import load_config_of, resolve_run_dir
     from condgan.metrics.evaluator import predict
     from condgan.metrics.functional import conditional_accuracy, fid_from_features
 

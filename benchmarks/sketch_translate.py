@@ -184,15 +184,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="2 drawings per class: checks that the script works")
     args = parser.parse_args()
     device = setup(args.threads, "cpu")
-    from condgan import pretrained
     from condgan.data import load_dataset
+    from condgan.inference import runs
+    from condgan.inference.translate import load_translator
     from condgan.metrics.evaluator import load_evaluator, predict
     from condgan.metrics.functional import fid_from_features
-    from condgan.translate import load_translator
 
     per_class = 2 if args.quick else args.per_class
     models = dict(m.split("=", 1) for m in args.models) or {
-        name: f"pretrained:{name}" for name in ("edges2fashion", "sketch2fashion") if name in pretrained.available()
+        name: f"pretrained:{name}" for name in ("edges2fashion", "sketch2fashion") if name in runs.available()
     }
     variants = []  # (label, run, native_size)
     for label, run in models.items():

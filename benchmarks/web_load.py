@@ -249,7 +249,7 @@ def shipped_requests(tmp: Path) -> tuple[list[str], list[Request]]:
     client), other classes and seeds (different), each example sketch, and an uploaded PNG."""
     from gradio_client import handle_file
 
-    from condgan.pretrained import PREFIX, names
+    from condgan.inference.runs import PREFIX, names
     from condgan.web.drawing import EXAMPLES, render_example
     from condgan.web.views import DATA_URL_PREFIX
 

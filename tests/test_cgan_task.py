@@ -47,7 +47,7 @@ def test_a_discriminator_with_batch_norm_gets_two_passes():
 
 
 def test_generate_works_in_cache_sized_chunks_with_the_same_images():
-    from condgan.generate import ClassConditionalGenerator
+    from condgan.inference.generate import ClassConditionalGenerator
 
     config = tiny_config("data.image_size=28", "data.channels=1", "model.num_classes=10", "model.generator=dcgan",
                          "model.g_width=8").replace(data={"class_names": [str(i) for i in range(10)]})  # fmt: skip
@@ -67,7 +67,7 @@ def test_generate_works_in_cache_sized_chunks_with_the_same_images():
 
 def test_the_training_pictures_and_condgan_sample_draw_one_grid():
     """generate.grid_images is the grid of both: row = class, the same noise down each column."""
-    from condgan.generate import grid_images, grid_inputs, load_generator
+    from condgan.inference.generate import grid_images, grid_inputs, load_generator
 
     g = load_generator("pretrained:digits", device="cpu")
     module = g.module.train()  # as a live generator in training

@@ -24,10 +24,10 @@ from condgan.data.make_pairs import make_pairs
 from condgan.data.make_unpaired import make_unpaired_pairs
 from condgan.errors import DataError
 from condgan.evaluation import evaluate_run
+from condgan.inference.runs import load_config_of
+from condgan.inference.translate import Translator, load_translator
 from condgan.models.cyclegan import direction_config
-from condgan.runs import load_config_of
 from condgan.training import train
-from condgan.translate import Translator, load_translator
 from tests.docs_support import seeded_cache
 
 QUIET = {"progress": False, "log": lambda message: None}

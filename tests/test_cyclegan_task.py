@@ -17,14 +17,14 @@ from condgan.config import load_config
 from condgan.data.loader import to_float, to_uint8
 from condgan.data.make_unpaired import make_unpaired_classes
 from condgan.errors import CondganError, ConfigError
-from condgan.generate import load_generator
+from condgan.inference.generate import load_generator
+from condgan.inference.translate import load_translator
 from condgan.losses import d_cyclegan, g_cyclegan
 from condgan.models.cyclegan import build_cycle_networks
 from condgan.models.resnet import ResnetBlock, ResnetGenerator
 from condgan.models.unet import UNetGenerator
 from condgan.tasks.cyclegan import CycleGANTask
 from condgan.training import train
-from condgan.translate import load_translator
 from tests.conftest import tiny_config
 
 QUIET = {"progress": False, "log": lambda message: None}
@@ -247,7 +247,7 @@ def test_translate_a_folder_and_a_file_through_the_cli(run, sneakers, tmp_path, 
 
 
 def test_export_writes_both_directions(run, tmp_path, capsys):
-    from condgan.export import read_metadata
+    from condgan.inference.export import read_metadata
 
     assert main(["export", str(run), "-o", str(tmp_path / "s2b.onnx")]) == 0
     err = capsys.readouterr().err

@@ -50,7 +50,7 @@ def test_demo_falls_back_to_digits_when_offline(tmp_path, monkeypatch, capsys):
 def test_the_online_demo_uses_only_a_cached_evaluator(tmp_path, monkeypatch):
     """Fashion-MNIST's evaluator takes minutes to train: the demo measures with it only when it is cached."""
     from condgan.demo import _evaluator_accuracy, _report
-    from condgan.generate import load_generator
+    from condgan.inference.generate import load_generator
 
     monkeypatch.setenv("CONDGAN_CACHE", str(tmp_path / "cache"))
     generator = load_generator("pretrained:digits", device="cpu")

@@ -42,7 +42,7 @@ def test_eval_prints_the_table_with_the_floor(trained_run, tmp_path, condgan_cac
 
 
 def test_eval_of_a_pretrained_model_writes_under_runs(tmp_path, condgan_cache, monkeypatch, capsys):
-    from condgan.pretrained import available, shipped_root
+    from condgan.inference.runs import available, shipped_root
 
     if "digits" not in available():
         pytest.skip("no pretrained:digits model is shipped in this checkout")

@@ -16,7 +16,7 @@ from PIL import Image
 from condgan.errors import CheckpointError, CondganError, ConfigError, MetricError
 from condgan.evaluation import evaluate_run
 from condgan.evaluation.cgan import balanced_labels, floor_subset
-from condgan.generate import load_generator
+from condgan.inference.generate import load_generator
 from condgan.plots import read_metrics
 from condgan.training import train
 from tests.conftest import tiny_config

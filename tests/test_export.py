@@ -10,7 +10,7 @@ import torch
 
 from condgan.cli import main
 from condgan.config import load_config
-from condgan.export import ExportError, export_module_onnx, export_onnx, read_metadata
+from condgan.inference.export import ExportError, export_module_onnx, export_onnx, read_metadata
 from condgan.models.dcgan import DCGANGenerator
 from condgan.models.mlp import MLPGenerator
 from condgan.models.resnet import ResnetGenerator
@@ -109,7 +109,7 @@ def small_run(tmp_path_factory):
 
 
 def test_run_export_uses_ema_generator_and_records_metadata(small_run, tmp_path):
-    from condgan.generate import load_generator
+    from condgan.inference.generate import load_generator
 
     path = tmp_path / "gen.onnx"
     report = export_onnx(small_run, path)
@@ -150,7 +150,7 @@ def test_unsupported_opset_is_a_clear_error(tmp_path):
 def test_pix2pix_run_export_has_dynamic_batch_and_size(tmp_path):
     from condgan.checkpoint import load_module_weights
     from condgan.data.make_pairs import make_pairs
-    from condgan.generate import generator_weights_path, load_config_of
+    from condgan.inference.runs import generator_weights_path, load_config_of
     from condgan.models import build_generator
     from condgan.training import train
 

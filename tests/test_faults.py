@@ -17,7 +17,7 @@ import torch
 from condgan.checkpoint import latest_checkpoint, load_state
 from condgan.distributed import unwrap
 from condgan.errors import CheckpointError, TrainingError
-from condgan.generate import load_generator
+from condgan.inference.generate import load_generator
 from condgan.training import train
 from tests.conftest import tiny_config
 

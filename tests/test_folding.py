@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from condgan.errors import CondganError
-from condgan.generate import FOLD_MIN_IMAGES, ClassConditionalGenerator
+from condgan.inference.generate import FOLD_MIN_IMAGES, ClassConditionalGenerator
 from condgan.models import build_generator
 from condgan.models.dcgan import DCGANGenerator
 from condgan.models.folding import FUSED_KERNELS, WithReLU

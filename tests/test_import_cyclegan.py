@@ -22,13 +22,13 @@ from condgan.cli import main
 from condgan.data.loader import to_float, to_uint8
 from condgan.errors import CheckpointError, ConfigError
 from condgan.import_pix2pix import import_cyclegan
+from condgan.inference.translate import load_translator
 from condgan.models.reference import (
     load_reference_state_dict,
     read_reference_checkpoint,
     reference_generator,
     reference_key_map,
 )
-from condgan.translate import load_translator
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pix2pix_reference"
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"reference pix2pix fixtures not found at {FIXTURES}")
@@ -99,7 +99,7 @@ def test_cli_import_then_translate_export_and_serve_both_ways(tmp_path: Path, g_
         assert np.abs(written - to_uint8(want[None])[0].permute(1, 2, 0).numpy()).max() <= 1
 
     assert main(["export", str(run), "-o", str(tmp_path / "h2z.onnx")]) == 0
-    from condgan.export import read_metadata
+    from condgan.inference.export import read_metadata
 
     for direction in ("AtoB", "BtoA"):
         assert read_metadata(tmp_path / f"h2z.{direction}.onnx")["direction"] == direction

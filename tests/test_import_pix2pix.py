@@ -16,8 +16,8 @@ from condgan.config import load_config
 from condgan.data.loader import to_float, to_uint8
 from condgan.errors import CheckpointError, ConfigError
 from condgan.import_pix2pix import checkpoint_widths, import_pix2pix
+from condgan.inference.translate import load_translator
 from condgan.models.reference import load_reference_state_dict, read_reference_checkpoint, reference_generator
-from condgan.translate import load_translator
 
 FIXTURES = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "pix2pix_reference"
 pytestmark = pytest.mark.skipif(not FIXTURES.is_dir(), reason=f"reference pix2pix fixtures not found at {FIXTURES}")

@@ -226,7 +226,7 @@ def test_resume_gives_the_same_losses_and_weights(edges: Path, tmp_path: Path) -
         return [{k: v for k, v in row.items() if k != "time"} for row in read_metrics(run / "metrics.jsonl")]
 
     assert len(losses(part)) == 10 and losses(part) == losses(whole) and "d_mismatch" in losses(part)[0]
-    from condgan.translate import load_translator
+    from condgan.inference.translate import load_translator
 
     source = torch.rand(2, 1, 32, 32) * 2 - 1
     assert torch.equal(load_translator(whole).translate_tensor(source), load_translator(part).translate_tensor(source))

@@ -74,7 +74,7 @@ def test_the_saved_ema_generator_has_statistics_of_its_own_weights(tmp_path):
     """The EMA weights differ from the raw ones; the saved EMA's BN statistics are recomputed for
     them on the task's calibration inputs, not copied from the raw generator."""
     from condgan.checkpoint import load_module_weights
-    from condgan.generate import load_config_of
+    from condgan.inference.runs import load_config_of
     from condgan.models import build_generator
     from condgan.tasks.cgan import CGANTask
 

@@ -16,10 +16,11 @@ import torch
 from PIL import Image
 from safetensors import safe_open
 
-from condgan import pretrained
 from condgan.cli import main
 from condgan.errors import CheckpointError, CondganError
-from condgan.generate import ClassConditionalGenerator, checkpoint_step, load_generator
+from condgan.inference import pretrained, runs
+from condgan.inference.generate import ClassConditionalGenerator, load_generator
+from condgan.inference.runs import checkpoint_step
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,8 +43,8 @@ def test_shipped_digits_is_a_real_class_conditional_model() -> None:
 
 
 def test_shipped_folder_is_complete_and_small() -> None:
-    folder = pretrained.available()["digits"]
-    assert folder == pretrained.shipped_root() / "digits"
+    folder = runs.available()["digits"]
+    assert folder == runs.shipped_root() / "digits"
     assert {f.name for f in folder.iterdir()} == {"config.json", "generator_ema.safetensors", "eval.json",
                                                   "meta.json", "README.md"}  # fmt: skip
     with safe_open(str(folder / "generator_ema.safetensors"), "pt") as weights:
@@ -52,7 +53,7 @@ def test_shipped_folder_is_complete_and_small() -> None:
     assert meta["dtype"] == "float16" and "F16" in dtypes and "F32" not in dtypes
     assert meta["float16_check"]["max_abs_diff"] < 1 / 255
     assert json.loads((folder / "eval.json").read_text())["metrics"]["conditional_accuracy"] > 0.9
-    total = sum(f.stat().st_size for f in pretrained.shipped_root().rglob("*") if f.is_file())
+    total = sum(f.stat().st_size for f in runs.shipped_root().rglob("*") if f.is_file())
     assert total <= 10 * 1024**2, f"shipped models take {total / 1e6:.1f} MB; the budget is 10 MB"
     assert "condgan train --config configs/digits.yaml" in (folder / "README.md").read_text()
 
@@ -70,16 +71,16 @@ def test_cli_takes_pretrained_names(tmp_path: Path, capsys) -> None:
     assert "pretrained:digits: cgan on digits, float16" in capsys.readouterr().out
     with pytest.raises(CheckpointError, match="available: pretrained:digits"):
         load_generator("pretrained:fashion-mnistt")
-    folder = pretrained.resolve("pretrained:digits")
-    assert checkpoint_step(folder) == pretrained.read_meta(folder)["source_step"] > 0
+    folder = runs.resolve("pretrained:digits")
+    assert checkpoint_step(folder) == runs.read_meta(folder)["source_step"] > 0
 
 
 def test_export_takes_a_pretrained_name(tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from condgan.export import export_onnx
+    from condgan.inference.export import export_onnx
 
     report = export_onnx("pretrained:digits", tmp_path / "digits.onnx")
-    step = pretrained.read_meta(pretrained.resolve("pretrained:digits"))["source_step"]
+    step = runs.read_meta(runs.resolve("pretrained:digits"))["source_step"]
     assert report["max_abs_diff"] < 1e-4 and report["metadata"]["step"] == step
 
 
@@ -100,7 +101,7 @@ def test_pack_round_trip(trained_run: Path, tmp_path: Path, monkeypatch) -> None
     assert len(logs) == 1 and "float16" in logs[0]
     assert (folder / "generator_ema.safetensors").stat().st_mode & 0o044 == 0o044  # readable package data
 
-    monkeypatch.setenv(pretrained.SEARCH_PATH_ENV, str(tmp_path / "models"))
+    monkeypatch.setenv(runs.SEARCH_PATH_ENV, str(tmp_path / "models"))
     packed, original = load_generator("pretrained:tiny"), load_generator(run)
     labels = [i % 10 for i in range(64)]
     difference = packed.generate(labels=labels, seed=3).astype(int) - original.generate(labels=labels, seed=3)
@@ -170,9 +171,9 @@ def test_shipped_sketch2fashion_turns_drawn_outlines_into_their_garments() -> No
     from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 
     from condgan.data import load_dataset
-    from condgan.translate import load_translator
+    from condgan.inference.translate import load_translator
 
-    assert pretrained.names(task="pix2pix")[0] == "sketch2fashion" and "edges2fashion" in pretrained.names()
+    assert runs.names(task="pix2pix")[0] == "sketch2fashion" and "edges2fashion" in runs.names()
     train = load_dataset("fashion-mnist", "train", image_size=14)
     classifier = LinearDiscriminantAnalysis(solver="lsqr").fit(train.images[:20000].flatten(1).numpy() / 255,
                                                                train.labels[:20000])  # fmt: skip

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from condgan.errors import ConfigError
-from condgan.generate import load_generator
+from condgan.inference.generate import load_generator
 from condgan.plots import read_metrics
 from condgan.training import train
 from tests.conftest import tiny_config

@@ -16,9 +16,9 @@ from condgan.config import load_config
 from condgan.data.loader import to_float, to_uint8
 from condgan.data.make_pairs import make_pairs
 from condgan.errors import CondganError, DataError
-from condgan.generate import load_generator
+from condgan.inference.generate import load_generator
+from condgan.inference.translate import Translator, fitted_size, load_translator
 from condgan.training import train
-from condgan.translate import Translator, fitted_size, load_translator
 from tests.conftest import tiny_config
 
 QUIET = {"progress": False, "log": lambda message: None}

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from condgan.generate import load_generator
+from condgan.inference.generate import load_generator
 from condgan.web import views
 from tests.webpage import (
     ARTIFACTS,

@@ -15,7 +15,7 @@ from PIL import Image
 
 from condgan.data.datasets import load_dataset
 from condgan.errors import CondganError
-from condgan.pretrained import PREFIX, names
+from condgan.inference.runs import PREFIX, names
 from condgan.web.drawing import EXAMPLES
 from tests.webpage import assert_stayed_home, browser, draw, open_page, screenshot, serving, settled_translation
 
@@ -69,7 +69,7 @@ def classify(classifier, picture: np.ndarray) -> str:
 
 @pytest.mark.slow
 def test_a_drawn_garment_comes_out_as_its_class(browser, shipped_server, classifier) -> None:
-    from condgan.generate import load_generator
+    from condgan.inference.generate import load_generator
 
     assert DEFAULT_TRANSLATOR in [PREFIX + n for n in names(task="pix2pix")], "the sketch model is not shipped"
     page = open_page(browser, shipped_server["url"])

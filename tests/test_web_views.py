@@ -18,7 +18,7 @@ from PIL import Image
 
 from condgan.config import load_config
 from condgan.errors import CondganError, DataError
-from condgan.generate import ClassConditionalGenerator, load_generator
+from condgan.inference.generate import ClassConditionalGenerator, load_generator
 from condgan.models import build_generator
 from condgan.models.layers import ConditionalBatchNorm2d
 from condgan.web import views
@@ -197,7 +197,7 @@ def test_translation_of_a_drawing(pix2pix_run: Path) -> None:
 def test_a_cyclegan_run_is_a_translator_per_direction(cyclegan_run: Path) -> None:
     """`condgan serve RUN` of a cyclegan run: two menu entries, RUN (A→B) and RUN (B→A), each translating a
     drawing with its own generator (as `condgan translate --direction` does), the two outputs different."""
-    from condgan.translate import load_translator
+    from condgan.inference.translate import load_translator
     from condgan.web.drawing import render_example
 
     models = views.load_models([str(cyclegan_run)], device="cpu")
@@ -254,14 +254,14 @@ def test_both_directions_of_a_cyclegan_run_through_the_api(cyclegan_run: Path, t
 
 @pytest.mark.slow
 def test_demo_ends_with_the_serve_command(pix2pix_run: Path, tmp_path: Path, monkeypatch) -> None:
-    from condgan import pretrained
     from condgan.demo import serve_command
+    from condgan.inference import pretrained, runs
 
     shipped = serve_command(Path("runs/demo")).split()[1:]
     assert shipped[:2] == ["serve", "runs/demo"]
     assert "pretrained:edges2fashion" in shipped and "pretrained:digits" not in shipped  # only pix2pix models
     pretrained.pack(pix2pix_run, "edges-test", out_root=tmp_path)
-    monkeypatch.setenv(pretrained.SEARCH_PATH_ENV, str(tmp_path))
+    monkeypatch.setenv(runs.SEARCH_PATH_ENV, str(tmp_path))
     command = serve_command(Path("runs/demo"))
     assert sorted(command.split()[1:]) == sorted([*shipped, "pretrained:edges-test"])
     assert command.split()[0] in ("condgan", str(Path(sys.executable).parent / "condgan")) or command.startswith(".")

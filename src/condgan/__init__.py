@@ -12,13 +12,13 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "load_generator": ("condgan.generate", "load_generator"),
+    "load_generator": ("condgan.inference.generate", "load_generator"),
     "train": ("condgan.training", "train"),
     "Config": ("condgan.config", "Config"),
     "load_config": ("condgan.config", "load_config"),
     "load_dataset": ("condgan.data", "load_dataset"),
     "CondganError": ("condgan.errors", "CondganError"),
-    "export_onnx": ("condgan.export", "export_onnx"),
+    "export_onnx": ("condgan.inference.export", "export_onnx"),
 }
 
 

@@ -95,7 +95,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sample(args: argparse.Namespace) -> int:
-    from condgan import sampling
+    from condgan.inference import sampling
 
     generator = sampling.load(args.run, args.device, args.precision)
     did = False
@@ -128,7 +128,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from condgan.export import export_run
+    from condgan.inference.export import export_run
 
     reports = export_run(args.run, args.output, opset=args.opset, use_ema=not args.no_ema,
                          direction=args.direction or "")  # fmt: skip
@@ -155,7 +155,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
 
 
 def cmd_translate(args: argparse.Namespace) -> int:
-    from condgan.translate import load_translator
+    from condgan.inference.translate import load_translator
 
     translator = load_translator(args.run, args.device, inference=args.inference, direction=args.direction or "")
     warn = lambda message: print(f"condgan: warning: {message}", file=sys.stderr)  # noqa: E731
@@ -243,7 +243,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_pretrained(args: argparse.Namespace) -> int:
-    from condgan import pretrained
+    from condgan.inference import pretrained
 
     if args.pretrained_command == "list":
         print("\n".join(pretrained.describe()) or "no pretrained models found")

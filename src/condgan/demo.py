@@ -22,8 +22,8 @@ DEMO_TIME_BUDGET = 330.0
 
 
 def run_demo(out: Path, force: bool = False, time_budget: float | None = None, progress: bool = True) -> Path:
+    from condgan.inference.sampling import load, write_grid, write_interpolation
     from condgan.plots import read_metrics
-    from condgan.sampling import load, write_grid, write_interpolation
     from condgan.training import train
 
     budget = DEMO_TIME_BUDGET if time_budget is None else time_budget
@@ -46,7 +46,7 @@ def run_demo(out: Path, force: bool = False, time_budget: float | None = None, p
 
 def serve_command(run_dir: Path) -> str:
     """The one command that opens the web demo of this run and the shipped pix2pix models."""
-    from condgan.pretrained import PREFIX, names
+    from condgan.inference.runs import PREFIX, names
 
     return " ".join([condgan_command(), "serve", str(run_dir), *(PREFIX + n for n in names(task="pix2pix"))])
 

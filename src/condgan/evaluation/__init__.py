@@ -50,7 +50,7 @@ def evaluate_run(
     (eval_grid.png, eval_triplets.png, eval_cycle_*.png) into `out` (default: the run directory; for a
     pretrained model runs/pretrained-NAME) and return the result."""
     from condgan.evaluation.report import write_report
-    from condgan.runs import is_pretrained, load_config_of, resolve_run_dir
+    from condgan.inference.runs import is_pretrained, load_config_of, resolve_run_dir
     from condgan.runtime import resolve_device
 
     if out is None and is_pretrained(run_dir):  # never write into the package's own folder

@@ -134,10 +134,10 @@ def check_per_class(labels: torch.Tensor, class_names: tuple[str, ...], what: st
 
 def evaluate_cgan(run_dir: Path, config: Config, options: EvalOptions) -> dict:
     """Metrics of a cgan run (conditional or not) and of the real floor; see the module docstring."""
-    from condgan.generate import load_generator
+    from condgan.inference.generate import load_generator
+    from condgan.inference.runs import checkpoint_step, generator_weights_path
+    from condgan.inference.sampling import write_grid
     from condgan.metrics.inception import check_inception
-    from condgan.runs import checkpoint_step, generator_weights_path
-    from condgan.sampling import write_grid
 
     timings: dict[str, float] = {}
     started = time.perf_counter()

@@ -42,9 +42,9 @@ from condgan.data.unaligned import SIDES, UnalignedDataset, available_splits, lo
 from condgan.errors import DataError, MetricError
 from condgan.evaluation.common import EvalOptions, class_agreement, evaluator_predictions, load_domain_evaluator
 from condgan.evaluation.pix2pix import image_metrics, mean_l1
+from condgan.inference.translate import load_translator
 from condgan.metrics.functional import fid_from_features
 from condgan.models.cyclegan import DIRECTIONS, GENERATOR_NAMES
-from condgan.translate import load_translator
 
 TRIPLETS = 16
 TRIPLET_FILES = {direction: f"eval_cycle_{direction}.png" for direction in DIRECTIONS}
@@ -58,8 +58,8 @@ def _sides(direction: str) -> tuple[str, str]:
 
 def evaluate_cyclegan(run_dir: Path, config: Config, options: EvalOptions) -> dict:
     """`condgan.evaluation.TASK_EVALUATORS["cyclegan"]`: options.num_samples caps the images per side."""
+    from condgan.inference.runs import checkpoint_step, generator_weights_path
     from condgan.plots import save_image
-    from condgan.runs import checkpoint_step, generator_weights_path
 
     if options.inception_weights is not None:
         raise MetricError(f"--inception-weights {options.inception_weights}: Inception FID is for cgan runs; a "

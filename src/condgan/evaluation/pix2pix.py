@@ -102,10 +102,10 @@ def pix2pix_result(
     """Translate the split's sources, measure against its targets, write eval_triplets.png into `out_dir`
     (default: the run directory); return the result."""
     from condgan.data.paired import load_split, target_domain
+    from condgan.inference.runs import checkpoint_step, generator_weights_path
+    from condgan.inference.translate import load_translator
     from condgan.plots import save_image
-    from condgan.runs import checkpoint_step, generator_weights_path
     from condgan.tasks.pix2pix import triplet_grid
-    from condgan.translate import load_translator
 
     timings: dict[str, float] = {}
     started = time.perf_counter()
@@ -168,7 +168,7 @@ def evaluate_pix2pix(
     made the same way. Writes eval.json, eval.md and eval_triplets.png into the run; returns the result."""
     from dataclasses import replace
 
-    from condgan.runs import load_config_of, resolve_run_dir
+    from condgan.inference.runs import load_config_of, resolve_run_dir
 
     run_dir = resolve_run_dir(run_dir)
     config = load_config_of(run_dir)

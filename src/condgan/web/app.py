@@ -264,7 +264,7 @@ def serve(runs: list[str], host: str = "127.0.0.1", port: int = 7860, device: st
     """Load the runs (default: every shipped pretrained model) and serve the demo on host:port."""
     import sys
 
-    from condgan.pretrained import PREFIX, available
+    from condgan.inference.runs import PREFIX, available
     from condgan.runtime import steady_heap
 
     steady_heap()  # a server runs for days: image-sized buffers go back to the system when freed

@@ -18,9 +18,9 @@ import torch
 from PIL import Image
 
 from condgan.errors import CondganError, DataError
-from condgan.generate import ClassConditionalGenerator, grid_inputs, load_generator
+from condgan.inference.generate import ClassConditionalGenerator, grid_inputs, load_generator
+from condgan.inference.sampling import slerp
 from condgan.plots import class_grid, tile
-from condgan.sampling import slerp
 
 DISPLAY = 64  # each generated image is shown at least this many pixels wide
 DISPLAY_SEEN = 256  # the input as the model sees it is shown about this wide (its pixels visible)
@@ -41,7 +41,7 @@ class LoadedModels:
     run is two translators, one per direction, labelled `direction_label(RUN, direction)`."""
 
     generators: dict[str, ClassConditionalGenerator] = field(default_factory=dict)
-    translators: dict = field(default_factory=dict)  # label -> condgan.translate.Translator
+    translators: dict = field(default_factory=dict)  # label -> condgan.inference.translate.Translator
 
 
 def direction_label(run: str, direction: str) -> str:

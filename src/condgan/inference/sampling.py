@@ -10,7 +10,7 @@ import torch
 
 from condgan.checkpoint import atomic_write_bytes
 from condgan.errors import CondganError
-from condgan.generate import ClassConditionalGenerator, grid_images, load_generator
+from condgan.inference.generate import ClassConditionalGenerator, grid_images, load_generator
 from condgan.plots import class_grid, save_image, tile
 
 

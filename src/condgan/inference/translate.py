@@ -1,6 +1,6 @@
 """Translate images with a trained (or imported) pix2pix run.
 
-    from condgan.translate import load_translator
+    from condgan.inference.translate import load_translator
     t = load_translator("pretrained:sketch2fashion")
     t.translate_file("my_drawing.png", "garment.png")                 # any size, either polarity
     t.translate_folder("drawings/", "garments/", output_size=128)
@@ -46,7 +46,7 @@ from condgan.data.folder import IMAGE_SUFFIXES
 from condgan.data.loader import to_float, to_uint8
 from condgan.data.paired import background_name
 from condgan.errors import CondganError, DataError
-from condgan.runs import generator_weights_path, load_config_of, resolve_run_dir
+from condgan.inference.runs import generator_weights_path, load_config_of, resolve_run_dir
 from condgan.runtime import resolve_device
 
 INFERENCE_MODES = ("eval", "paper")

@@ -29,20 +29,14 @@ import torch
 
 from condgan.checkpoint import atomic_write_text
 from condgan.errors import CondganError
-from condgan.runs import (  # finding shipped models lives in condgan.runs; these names stay importable from here
-    DEMO_FIRST,  # noqa: F401
+from condgan.inference.runs import (
     PREFIX,
-    SEARCH_PATH_ENV,  # noqa: F401
     WEIGHTS_FILE,
     available,
     generator_weights_path,
-    is_pretrained,  # noqa: F401
     load_config_of,
-    names,  # noqa: F401
     read_meta,
-    resolve,  # noqa: F401
     resolve_run_dir,
-    search_roots,  # noqa: F401
     shipped_root,
 )
 

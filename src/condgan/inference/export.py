@@ -208,7 +208,7 @@ def export_onnx(
     """Export the generator of run directory `run` to the ONNX file `out_path` (see module doc); for a
     cyclegan run the generator of `direction` (AtoB, the default, or BtoA; `export_run` writes both)."""
     from condgan.checkpoint import load_module_weights
-    from condgan.generate import checkpoint_step, generator_weights_path, load_config_of, resolve_run_dir
+    from condgan.inference.runs import checkpoint_step, generator_weights_path, load_config_of, resolve_run_dir
     from condgan.models import build_generator
 
     run_dir = resolve_run_dir(run)
@@ -249,7 +249,7 @@ def export_run(
 ) -> list[dict]:  # fmt: skip
     """`condgan export`: one file for a cgan or pix2pix run; for a cyclegan run without a `direction`, both
     directions' generators, OUT.AtoB.onnx and OUT.BtoA.onnx (each written atomically once it is checked)."""
-    from condgan.generate import load_config_of, resolve_run_dir
+    from condgan.inference.runs import load_config_of, resolve_run_dir
 
     if load_config_of(resolve_run_dir(run)).task != "cyclegan" or direction:
         return [export_onnx(run, out_path, opset, use_ema, verify, direction=direction)]

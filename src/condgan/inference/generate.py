@@ -16,12 +16,7 @@ from torch import nn
 from condgan.checkpoint import load_module_weights
 from condgan.config import Config
 from condgan.errors import CondganError
-from condgan.runs import (  # the run-directory readers live in condgan.runs; they stay importable from here
-    checkpoint_step,  # noqa: F401
-    generator_weights_path,
-    load_config_of,
-    resolve_run_dir,
-)
+from condgan.inference.runs import generator_weights_path, load_config_of, resolve_run_dir
 from condgan.runtime import resolve_device
 
 
@@ -218,15 +213,15 @@ def load_generator(
     """Rebuild a run's generator from its config.json and newest checkpoint (EMA weights by default).
 
     `precision`: "fp32" or "bf16" (ClassConditionalGenerator), for class-conditional runs.
-    A pix2pix run gives a `condgan.translate.Translator` (`.translate_file`, `.translate_tensor`); a
-    cyclegan run the Translator of `direction` (AtoB, the default, or BtoA).
+    A pix2pix run gives a `condgan.inference.translate.Translator` (`.translate_file`,
+    `.translate_tensor`); a cyclegan run the Translator of `direction` (AtoB, the default, or BtoA).
     """
     from condgan.models import build_generator
 
     run_dir = resolve_run_dir(run)
     config = load_config_of(run_dir)
-    if config.task in ("pix2pix", "cyclegan"):  # an image-to-image generator: condgan.translate.Translator
-        from condgan.translate import load_translator
+    if config.task in ("pix2pix", "cyclegan"):  # an image-to-image generator: translate.Translator
+        from condgan.inference.translate import load_translator
 
         if precision != "fp32":
             raise CondganError(f"precision {precision!r} is for class-conditional runs; {run} translates in fp32")

@@ -4,11 +4,11 @@ Every command that starts from a run takes a run directory or `pretrained:NAME`;
 either into a folder (`resolve_run_dir`), reads its config (`load_config_of`) and finds the weights
 of its generator(s) (`generator_weights_path`, `checkpoint_step`). It sits below generate, translate,
 pretrained (packing), evaluation and export, and imports none of them, so they import it without a
-circle. `condgan.pretrained` packs runs into shipped models and re-exports the look-up names below.
+circle. `condgan.inference.pretrained` packs runs into shipped models.
 
 Shipped models: folders `condgan/pretrained_models/NAME/` holding config.json and
-generator_ema.safetensors (see `condgan.pretrained`); folders named in $CONDGAN_PRETRAINED_PATH
-(os.pathsep-separated) are searched before the shipped one.
+generator_ema.safetensors (see `condgan.inference.pretrained`); folders named in
+$CONDGAN_PRETRAINED_PATH (os.pathsep-separated) are searched before the shipped one.
 """
 
 from __future__ import annotations
@@ -28,8 +28,8 @@ DEMO_FIRST = ("sketch2fashion",)  # listed first, so `condgan serve` opens with 
 
 
 def shipped_root() -> Path:
-    """The package's own folder of pretrained models."""
-    return Path(__file__).resolve().parent / "pretrained_models"
+    """The package's own folder of pretrained models (package data: condgan/pretrained_models/)."""
+    return Path(__file__).resolve().parents[1] / "pretrained_models"
 
 
 def search_roots() -> list[Path]:
@@ -103,7 +103,7 @@ def load_config_of(run_dir: Path) -> Config:
 def generator_weights_path(run_dir: Path, use_ema: bool = True, name: str = "generator") -> Path:
     """The weights file of the run's generator `name` (CycleGAN: generator_ab, generator_ba): its EMA when
     kept and `use_ema`, from the newest checkpoint (or a packed pretrained model's folder)."""
-    packed = Path(run_dir) / f"{name}_ema.safetensors"  # a pretrained model's folder (condgan.pretrained)
+    packed = Path(run_dir) / f"{name}_ema.safetensors"  # a pretrained model's folder (inference.pretrained)
     if packed.is_file():
         if not use_ema:
             raise CheckpointError(f"{run_dir} is a packed model with only the EMA generator; use its EMA weights")
