@@ -175,7 +175,8 @@ def test_the_run_directory_has_both_directions_and_the_sample_sheet(run):
     folder = latest_checkpoint(run)
     assert sorted(p.name for p in folder.iterdir()) == sorted([f"{m}.safetensors" for m in MODULES] + ["state.pt"])
     state = load_state(folder / "state.pt")
-    assert {"g_optimizer", "d_optimizer", "task"} <= set(state) and state["task"]["pool_a"]["count"] == 3
+    assert {"g_optimizer", "d_optimizer", "task_per_rank"} <= set(state) and len(state["task_per_rank"]) == 1
+    assert state["task_per_rank"][0]["pool_a"]["count"] == 3  # one process: its pools
     sheet = Image.open(run / "samples" / "step_0000006.png")
     assert sheet.width > 8 * 64 and sheet.height > 6 * 64  # 8 columns, six rows of 64 px (32 px scaled 2x)
     config = json.loads((run / "config.json").read_text())
@@ -375,3 +376,48 @@ def test_two_processes_with_batch_b_train_as_one_with_batch_2b(sneakers, tmp_pat
         cancelled = {k for k in a if k.endswith("conv.bias") or k.endswith(("conv1.bias", "conv2.bias"))}
         cancelled -= {"head.conv.bias", "layers.0.conv.bias"}  # no norm after these two
         assert max((a[k] - b[k]).abs().max().item() for k in a if k not in cancelled) < TOLERANCE, name
+
+
+@pytest.mark.slow
+def test_a_torchrun_run_with_pools_resumes_exactly(sneakers, tmp_path, capsys):
+    """2 processes with image pools (3 images each, 2 new ones per rank a step: full and swapping from step 2):
+    8 steps in one go against the same run stopped after its step-4 checkpoint and resumed under torchrun: the
+    same logged losses and weights, bit for bit. Every rank's pools are in the checkpoint (before, rank 0's
+    alone: rank 1 resumed with empty ones and the runs parted at step 5). Resumed by one process instead, rank 0
+    continues its pools and one warning line says that rank 1's are dropped."""
+    import shutil
+
+    from tests.test_distributed import _torchrun
+
+    sets = small(sneakers, "train.batch_size=2", "train.checkpoint_every=4")[2:]
+    args = ["--task", "cyclegan", "--data", f"unaligned:{sneakers}", "--steps", "8", "--no-progress",
+            *[arg for o in sets for arg in ("--set", o)]]  # fmt: skip
+    whole = tmp_path / "whole"
+    process = _torchrun(["train", *args, "--out", str(whole)])
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0, err[-3000:]
+    saved = load_state(whole / "checkpoints" / "step_00000004" / "state.pt")
+    pools = [rank["pool_b"]["images"] for rank in saved["task_per_rank"]]  # G_AB's images, (3, 1, 32, 32) a rank
+    assert saved["world_size"] == len(pools) == 2 and pools[0].shape == (3, 1, 32, 32) and not torch.equal(*pools)
+
+    def stopped_after_step_4(name: str) -> Path:
+        """The run as a stop after its step-4 checkpoint leaves it (resuming drops the log rows after step 4)."""
+        run = tmp_path / name
+        shutil.copytree(whole, run)
+        shutil.rmtree(run / "checkpoints" / "step_00000008")
+        (run / "checkpoints" / "latest").write_text("step_00000004\n")
+        return run
+
+    halves = stopped_after_step_4("halves")
+    process = _torchrun(["train", "--resume", str(halves), "--no-progress"])
+    _, err = process.communicate(timeout=300)
+    assert process.returncode == 0 and "condgan: warning" not in err, err[-3000:]
+    for name in MODULES:
+        expected, got = (load_weights(latest_checkpoint(run) / f"{name}.safetensors") for run in (whole, halves))
+        assert all(torch.equal(expected[key], got[key]) for key in expected), name
+    assert _rows(whole) == [{**row, "time": r["time"]} for row, r in zip(_rows(halves), _rows(whole), strict=True)]
+
+    capsys.readouterr()
+    train(None, out=stopped_after_step_4("one"), resume=True, **QUIET)  # one process: another world size
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("condgan: warning:")]
+    assert len(warnings) == 1 and "that of saved rank 1 is dropped" in warnings[0], warnings

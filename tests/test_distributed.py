@@ -67,6 +67,32 @@ def test_resume_with_another_world_size_keeps_the_items_seen():
     assert rescale_loader_state(state, 2, 4) == {"epoch": 3, "position": 3}
 
 
+def test_each_rank_resumes_its_own_task_state_and_another_world_size_is_said(capsys):
+    """The trainer gives rank r saved rank r's task state (CycleGAN's pools); with another world size the
+    extra ranks start afresh or the extra saved states are dropped, in one warning line. This process is
+    rank 0; tests/test_cyclegan_task.py resumes a real 2-rank run."""
+    from types import SimpleNamespace
+
+    from condgan.trainer import Trainer
+
+    def resume(state: dict, world_size: int) -> tuple[list, str]:
+        loaded: list = []
+        trainer = SimpleNamespace(task=SimpleNamespace(load_state_dict=loaded.append), world_size=world_size,
+                                  is_main=True)  # fmt: skip
+        Trainer._load_task_state(trainer, state)
+        return loaded, capsys.readouterr().err
+
+    two = {"task_per_rank": [{"pool": 0}, {"pool": 1}], "world_size": 2}
+    assert resume(two, 2) == ([{"pool": 0}], "")
+    loaded, err = resume(two, 1)
+    assert loaded == [{"pool": 0}] and err.count("\n") == 1
+    assert err.startswith("condgan: warning:") and "that of saved rank 1 is dropped" in err
+    loaded, err = resume({"task_per_rank": [{"pool": 0}], "world_size": 1}, 3)
+    assert loaded == [{"pool": 0}] and "ranks 1-2 start with a fresh one" in err
+    assert resume({"task": {"pool": 0}, "world_size": 1}, 1) == ([{"pool": 0}], "")  # a checkpoint from before
+    assert resume({"task_per_rank": [{}, {}], "world_size": 2}, 1) == ([{}], "")  # no pools: nothing to lose
+
+
 def test_cpu_sync_batchnorm_keeps_the_state_dict_and_is_plain_batchnorm_in_one_process():
     torch.manual_seed(0)
     plain = MLPGenerator(z_dim=8, num_classes=3, image_size=4, channels=1)

@@ -23,8 +23,11 @@ Semantics, stated once:
   `find_unused_parameters=False` (cheaper, and it lets the cGAN run G's forward in the D step and
   its backward in the G step: DDP's reducer fires when the backward arrives).
 - Only rank 0 writes (logs, samples, checkpoints, config.json); logged numbers are averaged over
-  ranks. Resuming with another world size keeps the epoch and the fraction of it already seen
-  (`rescale_loader_state`).
+  ranks. What a task keeps per rank between steps (CycleGAN's image pools) is gathered to rank 0
+  into the checkpoint (`gather_to_main`), one entry per rank, and each rank reads its own back.
+  Resuming with another world size keeps the epoch and the fraction of it already seen
+  (`rescale_loader_state`); rank r continues saved rank r's task state where there is one, the
+  others start afresh (a one-line warning: that continuation is not exact).
 - A rank that dies or stalls makes the others fail within `train.dist_timeout` seconds (at once
   when its connection closes) with one TrainingError line; torchrun then stops the job, and
   `--resume` continues from the last checkpoint.
@@ -189,6 +192,16 @@ def average(row: dict[str, float], device: torch.device | str = "cpu") -> dict[s
     values = torch.tensor([float(row[k]) for k in keys], dtype=torch.float64, device=device)
     dist.all_reduce(values)
     return dict(zip(keys, (values / dist.get_world_size()).tolist(), strict=True))
+
+
+def gather_to_main(value: object) -> list | None:
+    """Every rank's `value` (a picklable object, e.g. a state dict of CPU tensors), in rank order, on
+    rank 0; None on the other ranks. Every rank must call it. One process: [value]."""
+    if not is_distributed():
+        return [value]
+    gathered = [None] * dist.get_world_size() if is_main() else None
+    dist.gather_object(value, gathered, dst=0)
+    return gathered
 
 
 def rescale_loader_state(state: dict, saved_world_size: int, new_world_size: int) -> dict:

@@ -285,7 +285,8 @@ class Trainer:
             weights.update({f"{name}_ema": sampling[name].state_dict() for name in self.emas})
         return weights
 
-    def state_dict(self) -> dict:
+    def state_dict(self, task_per_rank: list[dict] | None = None) -> dict:
+        """The training state of this step; `task_per_rank`: every rank's task state (save() gathers it)."""
         state = {
             "step": self.step,
             "elapsed": self.elapsed,
@@ -298,15 +299,22 @@ class Trainer:
             "grad_scalers": self.precision.state_dict(),
         }
         if hasattr(self.task, "state_dict"):  # what the task keeps between steps (CycleGAN: its image pools)
-            state["task"] = self.task.state_dict()
+            state["task_per_rank"] = task_per_rank if task_per_rank is not None else [self.task.state_dict()]
         if torch.cuda.is_available():
             state["cuda_rng"] = torch.cuda.get_rng_state_all()
         return state
 
     def save(self) -> Path | None:
-        """Checkpoint the current step (rank 0 only; once per step). Non-finite weights are not
-        saved: TrainingError, and the previous checkpoint stays the latest."""
-        if not self.is_main or self._saved_step == self.step:
+        """Checkpoint the current step (once per step; every rank calls it: each rank's task state is
+        gathered to rank 0, which writes). Non-finite weights are not saved: TrainingError, and the
+        previous checkpoint stays the latest."""
+        if self._saved_step == self.step:
+            return None
+        task_per_rank = None
+        if hasattr(self.task, "state_dict"):  # CycleGAN's image pools differ per rank: all of them are saved
+            task_per_rank = distributed.gather_to_main(self.task.state_dict())
+        if not self.is_main:
+            self._saved_step = self.step
             return None
         weights = self.weights()
         for model, tensors in weights.items():
@@ -316,7 +324,8 @@ class Trainer:
                         f"{model} weight {key!r} is not finite at step {self.step}; not saved, the last good "
                         f"checkpoint (step {self._saved_step}) is kept; lower train.lr or try another loss.kind"
                     )
-        path = save_checkpoint(self.run_dir, self.step, weights, self.state_dict(), self.config.keep_checkpoints)
+        path = save_checkpoint(self.run_dir, self.step, weights, self.state_dict(task_per_rank),
+                               self.config.keep_checkpoints)  # fmt: skip
         self._saved_step = self.step
         return path
 
@@ -338,7 +347,7 @@ class Trainer:
         for ema in self.emas.values():
             ema.updates = int(state["ema_updates"])
         if hasattr(self.task, "load_state_dict"):
-            self.task.load_state_dict(state.get("task", {}))
+            self._load_task_state(state)
         torch.set_rng_state(state["cpu_rng"])
         if "cuda_rng" in state and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
@@ -352,6 +361,27 @@ class Trainer:
             for folder in (self.run_dir, self.run_dir / "samples"):  # what a killed run half-wrote
                 remove_stale_temporaries(folder)
         return self.step
+
+    def _load_task_state(self, state: dict) -> None:
+        """Rank r's task state from the checkpoint: saved rank r's. Resumed with another world size, the
+        ranks beyond the saved ones start with a fresh state and the saved states beyond this run's ranks
+        are dropped, said in one warning line (that run does not continue exactly)."""
+        per_rank = state.get("task_per_rank")
+        if per_rank is None:  # a checkpoint from before task states were saved per rank: rank 0's alone
+            per_rank = [state["task"]] if "task" in state else []
+        saved, world = len(per_rank), self.world_size
+        if saved != world and any(per_rank) and self.is_main:  # an empty state (no pools) loses nothing
+            fate = (f"{_ranks(saved, world - 1)} start with a fresh one" if world > saved
+                    else f"that of saved {_ranks(world, saved - 1)} is dropped")  # fmt: skip
+            print(f"condgan: warning: the checkpoint holds the task state (CycleGAN: the image pools) of {saved} "
+                  f"rank(s) and this run has {world}: rank r continues saved rank r's, {fate}; the run does not "
+                  "continue exactly", file=sys.stderr)  # fmt: skip
+        if distributed.rank() < saved:
+            self.task.load_state_dict(per_rank[distributed.rank()])
+
+
+def _ranks(first: int, last: int) -> str:
+    return f"rank {first}" if first == last else f"ranks {first}-{last}"
 
 
 LR_DECAYS = ("none", "linear")  # train.lr_decay (config.py checks the name)

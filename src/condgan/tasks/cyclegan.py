@@ -15,10 +15,11 @@ One step, as the reference: the generators' update (one Adam over both, the disc
 then the discriminators' (one Adam over both), on this step's generated images or, half of the time
 each, on an older one from that discriminator's image pool (tasks/image_pool.py; kept in the
 checkpoint, so a resumed run is exact). The pools draw from their own generators, seeded from
-train.seed and the process's rank. Under torchrun each rank keeps its own pools and the checkpoint
-holds rank 0's: on resume rank 0 gets them back and the other ranks start theirs afresh, so a resumed
-multi-process run is exact only up to those ranks' pools (with loss.pool_size=0 it is exact, and N
-processes of batch B train as one process of batch N x B).
+train.seed and the process's rank. Under torchrun each rank keeps its own pools; the trainer gathers
+every rank's into the checkpoint and gives each rank its own back, so a resumed torchrun run is exact
+too. Resumed with another number of processes, rank r continues saved rank r's pools, the other ranks
+start with empty ones and the pools of saved ranks beyond the new count are dropped (one warning line).
+With loss.pool_size=0, N processes of batch B train as one process of batch N x B.
 """
 
 from __future__ import annotations
@@ -141,11 +142,13 @@ class CycleGANTask:
 
     # ------------------------------------------------------------------ checkpointed state
     def state_dict(self) -> dict:
+        """This process's pools (the trainer keeps one such state per rank); {} without pools."""
+        if not self.pool_a.size:  # loss.pool_size=0: nothing is kept between steps
+            return {}
         return {"pool_a": self.pool_a.state_dict(), "pool_b": self.pool_b.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
-        """Rank 0's pools (the ones saved); other ranks keep their fresh ones (see the module docstring)."""
-        if distributed.rank() == 0:
+        if state:
             self.pool_a.load_state_dict(state["pool_a"])
             self.pool_b.load_state_dict(state["pool_b"])
 
