@@ -181,6 +181,10 @@ def main() -> None:
     parser.add_argument("--work", type=Path, help="folder for the drawings and outputs (default: a temp folder)")
     parser.add_argument("--name", default="sketch_translate", help="results file stem")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--ceiling", type=Path, metavar="PAIRS_DIR", help="also train a small classifier on "
+                        "this sketch pair set's training sketches and score it on the drawings (what the drawings "
+                        "hold of the class), e.g. data/fm-sketch32")  # fmt: skip
+    parser.add_argument("--ceiling-epochs", type=int, default=4)
     parser.add_argument("--quick", action="store_true", help="2 drawings per class: checks that the script works")
     args = parser.parse_args()
     device = setup(args.threads, "cpu")
@@ -214,6 +218,7 @@ def main() -> None:
         "command": "python benchmarks/sketch_translate.py "
         + " ".join(f"--model {k}={v}" for k, v in models.items())
         + (f" --per-class {per_class}" if per_class != 100 else "")
+        + (f" --ceiling {args.ceiling}" if args.ceiling else "")
         + (" --quick" if args.quick else ""),
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         **machine(device, args.threads),
@@ -257,6 +262,13 @@ def main() -> None:
         outputs[label] = folder
         print(f"{label}: class {entry['class_share']:.3f}, group {entry['group_share']:.3f}, "
               f"FID {entry['fid']:.2f} ({seconds:.0f} s)", flush=True)  # fmt: skip
+    if args.ceiling:
+        print(f"ceiling: a sketch classifier trained on {args.ceiling} ...", flush=True)
+        fit = load_translator(next(iter(models.values())), "cpu").fit_input  # the drawing as a model sees it
+        epochs = 1 if args.quick else args.ceiling_epochs
+        result["ceiling"] = sketch_classifier_ceiling(args.ceiling, work / "drawings", names, labels, fit, epochs,
+                                                      class_names)  # fmt: skip
+        print(f"ceiling: class {result['ceiling']['class_share']:.3f}", flush=True)
     best = max(result["models"].values(), key=lambda m: m["class_share"])
     result["goal_met"] = best["class_share"] >= 0.80
     picture = (Path(tempfile.gettempdir()) / "condgan-bench-quick" if args.quick else RESULTS) / f"{args.name}.png"
@@ -264,6 +276,59 @@ def main() -> None:
     result["sheet"] = str(picture.relative_to(RESULTS.parent.parent)) if not args.quick else str(picture)
     result["quick"] = args.quick
     print(f"wrote {write_result(args.name, result)} and {picture}")
+
+
+def sketch_classifier_ceiling(pairs: Path, drawings: Path, names: list[str], labels: np.ndarray, fit, epochs: int,
+                              class_names: tuple[str, ...]) -> dict:  # fmt: skip
+    """How much of the item's class a 32 px sketch still holds: a small CNN trained on the training pairs'
+    sketches (labels: the Fashion-MNIST training items' classes, in the pairs' order) names the class of the
+    held-out drawings, fitted as translate fits them (`fit`). A translator's drawn-class share can hardly
+    beat this: its output is a function of the same fitted drawing."""
+    from condgan.data import load_dataset
+
+    torch.manual_seed(0)
+    train_labels = load_dataset("fashion-mnist", "train").labels
+    files = sorted((pairs / "train").glob("*.png"))
+    if len(files) != len(train_labels):
+        raise SystemExit(f"--ceiling {pairs}: {len(files)} training pairs, expected one per Fashion-MNIST "
+                         f"training item ({len(train_labels)}); make it with `condgan data make-pairs "
+                         "--task sketch`")  # fmt: skip
+    first = np.asarray(Image.open(files[0]).convert("L"))
+    side = first.shape[0]  # aligned pairs: the sketch is the left square
+    sketches = torch.from_numpy(np.stack([np.asarray(Image.open(f).convert("L"))[:, :side] for f in files]))
+    sketches = sketches.float().div(255)[:, None]  # (N, 1, S, S), white background
+    net = torch.nn.Sequential(
+        torch.nn.Conv2d(1, 32, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(32, 64, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Conv2d(64, 128, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(),
+        torch.nn.Dropout(0.3), torch.nn.Linear(128 * (side // 8) ** 2, 256), torch.nn.ReLU(),
+        torch.nn.Linear(256, len(class_names)),
+    )  # fmt: skip
+    batch = 128
+    steps = epochs * (len(sketches) // batch)
+    optimizer = torch.optim.AdamW(net.parameters(), 2e-3, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, 2e-3, total_steps=steps)
+    started = time.perf_counter()
+    for _ in range(epochs):
+        order = torch.randperm(len(sketches))
+        for b in range(len(sketches) // batch):
+            index = order[b * batch : (b + 1) * batch]
+            shift = (int(torch.randint(-1, 2, ())), int(torch.randint(-1, 2, ())))  # a pixel of jitter
+            loss = torch.nn.functional.cross_entropy(net(torch.roll(sketches[index], shift, (2, 3))),
+                                                     train_labels[index], label_smoothing=0.1)  # fmt: skip
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+            schedule.step()
+    net.eval()
+    fitted = np.stack([fit(Image.open(drawings / name), name) for name in names])  # (N, 1, S, S) uint8
+    with torch.no_grad():
+        predicted = net(torch.from_numpy(fitted).float().div(255)).argmax(1).numpy()
+    hits = int((predicted == labels).sum())
+    per_class = {c: float((predicted[labels == i] == i).mean()) for i, c in enumerate(class_names)}
+    return {"pairs": str(pairs), "epochs": epochs, "seconds": round(time.perf_counter() - started, 1),
+            "class_share": hits / len(labels), "class_share_ci95": wilson_interval(hits, len(labels)),
+            "per_class": per_class}  # fmt: skip
 
 
 def cpu_model() -> str:

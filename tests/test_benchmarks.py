@@ -150,3 +150,23 @@ def test_web_load_draws_each_soaks_memory(tmp_path):
     assert picture.size[0] > 600 and len(set(picture.convert("L").getdata())) > 16  # a drawn chart, not blank
     with pytest.raises(FileNotFoundError):
         plot_memory(["no_such_soak"], tmp_path / "none.png")
+
+
+@pytest.mark.slow
+def test_sketch_translate_scores_the_shipped_translators_on_drawings():
+    stdout, result = run_quick("sketch_translate")
+    assert result["drawings"]["count"] == 20 and result["evaluator"]["items_drawn_class_share"] > 0.5
+    for label, model in result["models"].items():
+        low, high = model["class_share_ci95"]
+        assert 0 <= low <= model["class_share"] <= high <= 1, label
+        assert model["fid"] > 0 and set(model["per_class"]) == set(result["models"][label]["predicted_counts"])
+    assert "sketch2fashion" in stdout
+
+
+def test_the_wilson_interval_matches_its_formula_at_known_points():
+    sys.path.insert(0, str(BENCHMARKS))
+    from sketch_translate import wilson_interval
+
+    assert wilson_interval(798, 1000) == [0.772, 0.8217]  # the shipped model's 0.798 of 1,000 drawings
+    low, high = wilson_interval(0, 20)
+    assert low == 0 and 0.15 < high < 0.17  # no hits: the interval still reaches ~16%
