@@ -66,8 +66,9 @@ def test_generate_works_in_cache_sized_chunks_with_the_same_images():
 
 
 def test_the_training_pictures_and_condgan_sample_draw_one_grid():
-    """generate.grid_images is the grid of both: row = class, the same noise down each column."""
-    from condgan.inference.generate import grid_images, grid_inputs, load_generator
+    """models.grid.grid_images is the grid of both: row = class, the same noise down each column."""
+    from condgan.inference.generate import load_generator
+    from condgan.models.grid import grid_images, grid_inputs
 
     g = load_generator("pretrained:digits", device="cpu")
     module = g.module.train()  # as a live generator in training

@@ -10,7 +10,8 @@ import torch
 
 from condgan.checkpoint import atomic_write_bytes
 from condgan.errors import CondganError
-from condgan.inference.generate import ClassConditionalGenerator, grid_images, load_generator
+from condgan.inference.generate import ClassConditionalGenerator, load_generator
+from condgan.models.grid import grid_images
 from condgan.plots import class_grid, save_image, tile
 
 
@@ -44,7 +45,7 @@ def write_samples(g: ClassConditionalGenerator, path: Path, classes, n: int, see
 
 
 def write_grid(g: ClassConditionalGenerator, path: Path, seed: int = 0, truncation: float = 0.0) -> Path:
-    """Row r = class r, column c = the same noise vector c for every class (generate.grid_images)."""
+    """Row r = class r, column c = the same noise vector c for every class (models.grid.grid_images)."""
     _check_png(path)
     with g.autocast():  # in the generator's precision
         images = grid_images(g.module, g.num_classes, g.z_dim, seed=seed, truncation=truncation)

@@ -131,7 +131,7 @@ class CGANTask:
     @torch.no_grad()
     def write_samples(self, path: Path, generator: nn.Module, step: int) -> None:
         """A fixed-noise grid: one row per class (or a plain grid when unconditional)."""
-        from condgan.inference.generate import grid_images
+        from condgan.models.grid import grid_images
         from condgan.plots import class_grid, save_image
 
         images = grid_images(generator, self.num_classes, self.z_dim)  # the grid of `condgan sample --grid`

@@ -18,8 +18,9 @@ import torch
 from PIL import Image
 
 from condgan.errors import CondganError, DataError
-from condgan.inference.generate import ClassConditionalGenerator, grid_inputs, load_generator
+from condgan.inference.generate import ClassConditionalGenerator, load_generator
 from condgan.inference.sampling import slerp
+from condgan.models.grid import grid_inputs
 from condgan.plots import class_grid, tile
 
 DISPLAY = 64  # each generated image is shown at least this many pixels wide
