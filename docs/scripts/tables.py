@@ -16,18 +16,23 @@ p = Pretrained()
 # ----------------------------------------------------------------------------- class-conditional recipes
 
 
-def recipe_table(name: str, extra: tuple = (), short: bool = False) -> str:
+def recipe_table(name: str | tuple, extra: tuple = (), short: bool = False, diversity: bool = False) -> str:
     """recipe_search.py results: steps, FID and accuracy of the EMA generator (and, unless `short`,
-    the EMA with the raw generator's batch-norm statistics and the raw generator).
+    the EMA with the raw generator's batch-norm statistics and the raw generator; with `diversity`,
+    recall, coverage and precision). `name`: one results file or several, their rows in order.
     `extra`: (json name, variant, label) rows from other files, listed first."""
     rows = [(label, r[file].results.find(variant=variant)) for file, variant, label in extra]
-    rows += [(item.variant, item) for item in r[name].results]
+    rows += [(item.variant, item) for file in ((name,) if isinstance(name, str) else name) for item in r[file].results]
     header = ["recipe", "steps", "FID", "conditional accuracy"]
     columns = [
         [fmt(item.steps) for _, item in rows],
         best_marked([item.ema.fid for _, item in rows], ".2f", True),
         best_marked([item.ema.accuracy for _, item in rows], ".3f", False),
     ]
+    if diversity:
+        for key in ("recall", "coverage", "precision"):
+            header.append(key)
+            columns.append(best_marked([item.ema[key] for _, item in rows], ".3f", False))
     if not short:
         header += ["FID, EMA with the raw G's BN statistics", "FID, raw G"]
         columns += [
@@ -155,6 +160,24 @@ def sample_throughput_table(name: str = "sample_throughput") -> str:
     header = ["generator (28x28)", "batch", "module images/s", "api fp32 images/s", "api bf16 images/s",
               "MFLOP/image", "images/s at fp32 / bf16 matmul peak"]  # fmt: skip
     return table(header, body, right=(1, 2, 3, 4, 5, 6))
+
+
+def translation_256_table(name: str = "translation_256") -> str:
+    """translation_256.py: pix2pix and CycleGAN at 256 px, batch 1, condgan's loop beside the reference's."""
+    data = r[name]
+    body = []
+    for item in data.results:
+        compared = data.comparisons[item.task] if item.task in data.comparisons else None
+        speed = "1" if item.loop == "reference" else fmt(compared.speedup, ".2f") if compared else "-"
+        whole = fmt(item.peak_rss_mb_whole_run, ",.0f") if "peak_rss_mb_whole_run" in item else "-"
+        body.append([
+            item.task, item.loop, fmt(item.iterations), fmt(item.seconds_per_iteration, ".3f"), speed,
+            fmt(item.peak_rss_mb, ",.0f"), whole, fmt(item.flops_per_iteration / 1e9, ",.0f"),
+            fmt(item.fraction_of_matmul_peak, ".0%"),
+        ])  # fmt: skip
+    header = ["task (256 px, batch 1)", "loop", "iterations", "s/iteration", "x reference speed",
+              "peak MB, training", "peak MB, whole run", "GFLOP/iteration", "of matmul peak"]  # fmt: skip
+    return table(header, body, right=(2, 3, 4, 5, 6, 7, 8))
 
 
 def _minutes(value) -> str:
@@ -313,4 +336,4 @@ def results_table(name: str) -> str:
 TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_table, profile_parts_table,
                                   top_ops_table, profile_floor_table, thread_policy_table, sample_throughput_table,
                                   time_to_quality_table, steps_at, pretrained_table, models_table, sketch_results,
-                                  web_load_results, results_table)}
+                                  web_load_results, results_table, translation_256_table)}
