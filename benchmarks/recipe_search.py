@@ -21,6 +21,8 @@ use_condgan_threads()  # before torch is imported
 import argparse  # noqa: E402
 import copy  # noqa: E402
 import re  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
@@ -116,7 +118,9 @@ def main() -> None:
                   f"{ema_score.get('accuracy', 0):.3f}, recall {ema_score['recall']:.3f}, "
                   f"coverage {ema_score['coverage']:.3f}", flush=True)  # fmt: skip
     seconds = 0 if args.steps else args.seconds
-    result = {"benchmark": "recipe_search", "quick": args.quick, "seconds_per_variant": seconds,
+    command = shlex.join(["python", "benchmarks/recipe_search.py", *sys.argv[1:]])
+    result = {"benchmark": "recipe_search", "command": command,
+              "quick": args.quick, "seconds_per_variant": seconds,
               "steps_per_variant": args.steps, "seeds": args.seeds,
               "samples": args.samples, "results": results, **bench.machine(device, args.threads)}  # fmt: skip
     path = bench.write_result(args.name, result)
