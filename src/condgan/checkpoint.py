@@ -2,14 +2,18 @@
 
 Every file is written to a temporary name in the same folder and renamed into place, so a
 crash (or SIGKILL, or a full disk) leaves either the old file or the new one, never half a file.
+A checkpoint streams its tensors to disk (write_safetensors, torch.save into the file) rather than
+building each file in memory first: pix2pix's 256 px U-Net and its Adam state are 0.65 GB, which
+the in-memory copies added to a training run's peak memory at every checkpoint.
 """
 
 from __future__ import annotations
 
-import io
+import json
 import os
 import re
 import shutil
+import sys
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,7 +21,6 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
-from safetensors.torch import save as safetensors_bytes
 
 from condgan.errors import CheckpointError
 
@@ -88,11 +91,9 @@ def save_checkpoint(
         remove_stale_temporaries(root)
         tmp.mkdir()
         for name, tensors in weights.items():
-            contiguous = {k: v.detach().contiguous().cpu() for k, v in tensors.items()}
-            write_synced(tmp / f"{name}.safetensors", safetensors_bytes(contiguous))
-        buffer = io.BytesIO()
-        torch.save(state, buffer)
-        write_synced(tmp / "state.pt", buffer.getvalue())
+            write_safetensors(tmp / f"{name}.safetensors", tensors)
+        with SyncedFile(tmp / "state.pt") as handle:
+            torch.save(state, handle)
         if final.exists():  # the same step again: set the old one aside, so a crash leaves one whole folder
             os.replace(final, aside)
         os.replace(tmp, final)
@@ -118,17 +119,61 @@ def save_checkpoint(
 WRITE_CHUNK = 1 << 20
 
 
-def write_synced(path: Path, data: bytes) -> None:
-    """Write `data` to a new file in chunks and fsync it; OSError (e.g. ENOSPC) on failure."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-    try:
-        view = memoryview(data)
+class SyncedFile:
+    """A new file written with os.write in chunks and fsynced when closed; OSError (e.g. ENOSPC) on failure.
+    A file object for writers that stream (torch.save)."""
+
+    def __init__(self, path: Path):
+        self.fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        total = len(view)
         while view:
-            written = os.write(fd, view[:WRITE_CHUNK])
+            written = os.write(self.fd, view[:WRITE_CHUNK])
             view = view[written:]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        return total
+
+    def flush(self) -> None:
+        pass
+
+    def __enter__(self) -> SyncedFile:
+        return self
+
+    def __exit__(self, kind, error, trace) -> None:
+        try:
+            if kind is None:
+                os.fsync(self.fd)
+        finally:
+            os.close(self.fd)
+
+
+SAFETENSORS_DTYPES = {torch.float64: "F64", torch.float32: "F32", torch.float16: "F16", torch.bfloat16: "BF16",
+                      torch.int64: "I64", torch.int32: "I32", torch.int16: "I16", torch.int8: "I8",
+                      torch.uint8: "U8", torch.bool: "BOOL"}  # fmt: skip
+
+
+def write_safetensors(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    """`tensors` as a safetensors file (read back with safetensors.torch.load_file), streamed one tensor at a
+    time: the library's save() builds the whole file in memory, twice over. The format: an 8-byte
+    little-endian header length, the JSON header (dtype, shape, byte offsets per name; padded with spaces
+    to a multiple of 8), then each tensor's little-endian bytes in the header's order."""
+    if sys.byteorder != "little":  # safetensors stores little-endian bytes; the raw memory is not
+        raise CheckpointError("writing safetensors from a big-endian machine is not supported")
+    header, offset = {}, 0
+    for name, tensor in tensors.items():
+        size = tensor.numel() * tensor.element_size()
+        header[name] = {"dtype": SAFETENSORS_DTYPES[tensor.dtype], "shape": list(tensor.shape),
+                        "data_offsets": [offset, offset + size]}  # fmt: skip
+        offset += size
+    text = json.dumps(header, separators=(",", ":")).encode()
+    text += b" " * (-len(text) % 8)
+    with SyncedFile(path) as handle:
+        handle.write(len(text).to_bytes(8, "little") + text)
+        for tensor in tensors.values():
+            flat = tensor.detach().cpu().contiguous().reshape(-1)  # (N,): a view of the tensor when it can be
+            if flat.numel():
+                handle.write(flat.view(torch.uint8).numpy())
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -409,10 +409,13 @@ def load_config(
 # cyclegan: the paper's (Zhu et al. 2017, sec. 4 and 7.2; the reference's cycle_gan options): ResNet G (9 blocks
 # above 128 px, 6 at 128 and below) without dropout, 70x70 PatchGAN D, ngf = ndf = 64, instance norm, LSGAN,
 # batch size 1, Adam(2e-4, 0.5), no EMA, lr constant then linear decay (lambda, identity, pool: LossConfig).
+# Both keep NCHW memory order: at 256 px on a CPU, channels-last made the pix2pix step ~5% slower and the
+# CycleGAN step ~17% slower, and both use more memory (benchmarks/translation_256.py; on a GPU try
+# train.channels_last=true).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "pix2pix": {
         "model": {"generator": "unet", "discriminator": "patchgan", "g_width": 64, "d_width": 64},
-        "train": {"batch_size": 1, "lr": 2e-4, "ema_decay": 0.0, "lr_decay": "linear"},
+        "train": {"batch_size": 1, "lr": 2e-4, "ema_decay": 0.0, "lr_decay": "linear", "channels_last": False},
     },
     "cyclegan": {
         "model": {
@@ -425,7 +428,7 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
             "g_dropout": False,
         },
         "loss": {"kind": "lsgan"},
-        "train": {"batch_size": 1, "lr": 2e-4, "ema_decay": 0.0, "lr_decay": "linear"},
+        "train": {"batch_size": 1, "lr": 2e-4, "ema_decay": 0.0, "lr_decay": "linear", "channels_last": False},
     },
 }
 

@@ -46,7 +46,7 @@ def _conv_block(conv: nn.Conv2d, norm: str | None) -> nn.Sequential:
     layers: OrderedDict[str, nn.Module] = OrderedDict(conv=conv)
     if norm is not None:
         layers["norm"] = norm_layer(norm, conv.out_channels)
-    layers["act"] = nn.LeakyReLU(0.2)
+    layers["act"] = nn.LeakyReLU(0.2, inplace=True)  # on the conv's or norm's output: neither backward needs it
     return nn.Sequential(layers)
 
 

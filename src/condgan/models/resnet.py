@@ -10,6 +10,8 @@ The reference pads with separate ReflectionPad2d layers; we use the convolution'
 `padding_mode`, which computes the same thing. `padding` ("reflect" | "replicate" | "zero")
 applies to the residual blocks only; stem and head always reflect, as in the reference.
 H and W must be multiples of 4 so that the output has the input's size.
+The ReLUs work in place on the norm's output (the reference's ReLU(True)): a norm's backward needs its
+input, not its output, so autograd keeps one tensor per layer instead of two.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ class ResnetBlock(nn.Module):
         mode = PADDINGS[padding]
         self.conv1 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=mode, bias=bias)
         self.norm1 = norm_layer(norm, channels)
-        self.act = nn.ReLU()
+        self.act = nn.ReLU(inplace=True)  # on the norm's output, which its backward does not need
         self.dropout = nn.Dropout(0.5) if dropout else nn.Identity()
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, padding_mode=mode, bias=bias)
         self.norm2 = norm_layer(norm, channels)
@@ -45,7 +47,7 @@ class ResnetBlock(nn.Module):
 
 
 def _conv_norm_relu(conv: nn.Module, norm: str, channels: int) -> nn.Sequential:
-    return nn.Sequential(OrderedDict(conv=conv, norm=norm_layer(norm, channels), act=nn.ReLU()))
+    return nn.Sequential(OrderedDict(conv=conv, norm=norm_layer(norm, channels), act=nn.ReLU(inplace=True)))
 
 
 class ResnetGenerator(nn.Module):
