@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import stat
-import tarfile
 import zipfile
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from condgan.data.make_unpaired import make_unpaired_classes
 from condgan.data.pix2pix_sets import PIX2PIX
 from condgan.data.unaligned import load_unaligned
 from condgan.errors import ConfigError, DataError
+from tests.test_data_paired import tar_gz
 
 
 @pytest.fixture(scope="module")
@@ -90,16 +90,6 @@ def test_fetch_unpacks_a_set_the_unaligned_loader_trains_on(server, tmp_path: Pa
     (www / "horse2zebra.zip").unlink()  # already there: nothing is asked of the server
     assert fetch_cyclegan_set("horse2zebra", tmp_path / "sets", base_url=base, log=logs.append) == dest
     assert logs[-1] == f"condgan: horse2zebra is already in {dest}"
-
-
-def tar_gz(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            archive.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
 
 
 def test_cli_a_name_in_both_lists_is_pix2pix_unless_unpaired(server, tmp_path: Path, digit_sides: Path, capsys,
