@@ -78,7 +78,7 @@ def test_both_directions_reproduce_the_reference(tmp_path: Path, g_b: Path) -> N
     assert sorted(p.name for p in step.glob("*.safetensors")) == ["generator_ab.safetensors",
                                                                   "generator_ba.safetensors"]  # fmt: skip
     record = json.loads((run / "imported.json").read_text())
-    assert record["G_A"]["source"] == str(G_A) and record["G_B"]["source"] == str(g_b.resolve())
+    assert record["G_A"]["source"] == str(G_A.resolve()) and record["G_B"]["source"] == str(g_b.resolve())
     assert record["G_A"]["sha256"] != record["G_B"]["sha256"] and len(record["G_B"]["sha256"]) == 64
 
 
