@@ -170,3 +170,26 @@ def test_the_wilson_interval_matches_its_formula_at_known_points():
     assert wilson_interval(798, 1000) == [0.772, 0.8217]  # the shipped model's 0.798 of 1,000 drawings
     low, high = wilson_interval(0, 20)
     assert low == 0 and 0.15 < high < 0.17  # no hits: the interval still reaches ~16%
+
+
+@pytest.mark.slow
+def test_translation_256_times_condgan_and_says_why_the_reference_did_not_run():
+    stdout, result = run_quick("translation_256", "--tasks", "pix2pix")
+    assert result["reference"] == "not run" and "--reference" in result["reference_not_run"]
+    assert result["comparisons"] == {} and "reference not run" in stdout
+    (row,) = result["results"]
+    assert (row["task"], row["loop"], row["iterations"]) == ("pix2pix", "condgan", 3)
+    assert row["seconds_per_iteration"] > 0 and row["openmp_wait_variables"] == CONDGAN_WAIT
+    assert 0 < row["peak_rss_mb"] <= row["peak_rss_mb_whole_run"]
+    assert 80e9 < row["flops_per_iteration"] < 95e9  # U-Net 256 + 70x70 PatchGAN, batch 1: ~87 GFLOP
+    assert row["fraction_of_matmul_peak"] == pytest.approx(row["flops_per_s"] / result["matmul"]["flops_per_second"])
+    config = row["config"]  # the reference's settings, in condgan's words
+    assert (config["generator"], config["norm"], config["loss"], config["batch_size"]) == ("unet", "batch", "bce", 1)
+    assert (config["image_size"], config["channels"], config["l1_weight"]) == (256, 3, 100.0)
+    assert result["cpu_vector_units"] and len(result["load_average"]) == 3
+
+
+def test_translation_256_refuses_an_unknown_task():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "translation_256.py"), "--quick", "--tasks", "pix2pixhd"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 2 and "unknown task(s) pix2pixhd; valid: pix2pix, cyclegan" in done.stderr
