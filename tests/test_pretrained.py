@@ -53,8 +53,13 @@ def test_shipped_folder_is_complete_and_small() -> None:
     assert meta["dtype"] == "float16" and "F16" in dtypes and "F32" not in dtypes
     assert meta["float16_check"]["max_abs_diff"] < 1 / 255
     assert json.loads((folder / "eval.json").read_text())["metrics"]["conditional_accuracy"] > 0.9
-    total = sum(f.stat().st_size for f in runs.shipped_root().rglob("*") if f.is_file())
-    assert total <= 10 * 1024**2, f"shipped models take {total / 1e6:.1f} MB; the budget is 10 MB"
+    # The budget: 10 MB a model, 20 MB in all. The sketch demo's default (width 32, 8 MB) is the
+    # largest: width 16 missed the drawn-sketch goal (docs/results/sketch.md).
+    sizes = {d.name: sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
+             for d in runs.shipped_root().iterdir() if d.is_dir()}  # fmt: skip
+    assert max(sizes.values()) <= 10 * 1024**2, f"a shipped model is over 10 MB: {sizes}"
+    total = sum(sizes.values())
+    assert total <= 20 * 1024**2, f"shipped models take {total / 1e6:.1f} MB; the budget is 20 MB"
     assert "condgan train --config configs/digits.yaml" in (folder / "README.md").read_text()
 
 
