@@ -193,3 +193,24 @@ def test_translation_256_refuses_an_unknown_task():
     done = subprocess.run([sys.executable, str(BENCHMARKS / "translation_256.py"), "--quick", "--tasks", "pix2pixhd"],
                           capture_output=True, text=True, timeout=120)  # fmt: skip
     assert done.returncode == 2 and "unknown task(s) pix2pixhd; valid: pix2pix, cyclegan" in done.stderr
+
+
+@pytest.mark.slow
+def test_cyclegan_unpaired_scores_both_tasks_against_their_targets():
+    stdout, result = run_quick("cyclegan_unpaired")
+    edges, shoes = result["tasks"]["edges2fashion"], result["tasks"]["sneaker2boot"]
+    runs = [edges["runs"]["cyclegan"], edges["runs"]["pix2pix"], shoes["runs"]["cyclegan"]]
+    assert [run["steps"] for run in runs] == [3, 3, 3]
+    outcome = edges["result"]
+    assert outcome["fid_ratio"] == pytest.approx(outcome["fid_cyclegan"] / outcome["fid_pix2pix"])
+    assert 0 <= outcome["class_agreement_cyclegan"] <= 1 and 0 <= outcome["class_agreement_pix2pix"] <= 1
+    assert set(shoes["result"]["class_share"]) == set(shoes["result"]["cycle_l1"]) == {"AtoB", "BtoA"}
+    assert not shoes["result"]["met"]  # three steps do not translate sneakers into boots
+    assert (QUICK_RESULTS / edges["picture"]).is_file() and (QUICK_RESULTS / shoes["picture"]).is_file()
+    assert "edges2fashion" in stdout and "sneaker2boot" in stdout
+
+
+def test_cyclegan_unpaired_refuses_an_unknown_task():
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "cyclegan_unpaired.py"), "--quick", "--tasks", "horses"],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1 and "unknown tasks ['horses']" in done.stderr

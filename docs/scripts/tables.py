@@ -318,6 +318,49 @@ def web_load_results(name: str = "web_soak") -> str:
     return "\n\n".join(parts)
 
 
+def cyclegan_results(name: str) -> str:
+    """cyclegan_unpaired.py: for edges2fashion, CycleGAN (unpaired) beside pix2pix (the true pairs) edges ->
+    clothes; for sneaker2boot, each direction; the targets and whether they were met; the picture."""
+    data = r[name]
+    parts = []
+    for task in data.tasks.keys():
+        found = data.tasks[task]
+        cycle = found.runs.cyclegan
+        if task == "edges2fashion":
+            paired = found.runs.pix2pix
+            m = cycle.metrics
+            rows = [
+                ["CycleGAN, unpaired", fmt(cycle.steps), fmt(m.fid_AtoB, ".2f"), fmt(m.partner_agreement_AtoB, ".3f"),
+                 fmt(m.partner_ssim_AtoB, ".3f"), fmt(m.cycle_l1_AtoB, ".3f")],
+                ["pix2pix, true pairs", fmt(paired.steps), fmt(paired.metrics.fid, ".2f"),
+                 fmt(paired.metrics.class_agreement, ".3f"), fmt(paired.metrics.ssim, ".3f"), "-"],
+                ["real garments (floor)", "-", fmt(paired.floor.fid, ".3f"), "-", "-", "-"],
+            ]  # fmt: skip
+            header = ["edges → clothes", "steps", "FID", "class agreement", "SSIM to the true garment", "cycle L1"]
+            t = data.targets[task]
+            goal = (f"Targets: CycleGAN's FID at most {fmt(t.fid_ratio_at_most, 'g')}× pix2pix's (measured "
+                    f"{fmt(found.result.fid_ratio, '.2f')}×), class agreement at least "
+                    f"{fmt(t.class_agreement_at_least, '.2f')}")  # fmt: skip
+        else:
+            m, f = cycle.metrics, cycle.floor
+            rows = [[label, fmt(cycle.steps), fmt(m[f"class_share_{d}"], ".1%"), fmt(f[f"class_share_{d}"], ".1%"),
+                     fmt(m[f"fid_{d}"], ".2f"), fmt(f[f"fid_{d}"], ".3f"), fmt(m[f"cycle_l1_{d}"], ".3f"),
+                     fmt(m[f"identity_l1_{d}"], ".3f")]
+                    for d, label in (("AtoB", "sneaker → ankle boot"), ("BtoA", "ankle boot → sneaker"))]  # fmt: skip
+            header = ["direction", "steps", "in the target class", "real images", "FID", "real floor", "cycle L1",
+                      "identity L1"]  # fmt: skip
+            t = data.targets[task]
+            goal = (f"Targets, each direction: at least {fmt(t.class_share_at_least, '.0%')} in the target class, "
+                    f"cycle L1 at most {fmt(t.cycle_l1_at_most, 'g')}")  # fmt: skip
+        parts.append(table(header, rows, right=tuple(range(1, len(header)))))
+        parts.append(f"{goal} ({'met' if found.result.met else 'not met'}).")
+        picture = str(found.get("picture") or "")
+        if picture and (RESULTS / picture).is_file():
+            parts.append(figure(picture, f"{task}: test images and their translations"))
+    parts.append(source(name))
+    return "\n\n".join(parts)
+
+
 def results_table(name: str) -> str:
     """Any benchmark JSON, in the shape it has: pix2pix-style variants, a list of results, or its numbers."""
     data = r[name]
@@ -338,4 +381,5 @@ def results_table(name: str) -> str:
 TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_table, profile_parts_table,
                                   top_ops_table, profile_floor_table, thread_policy_table, sample_throughput_table,
                                   time_to_quality_table, steps_at, pretrained_table, models_table, sketch_results,
-                                  web_load_results, results_table, translation_256_table)}  # fmt: skip
+                                  web_load_results, results_table, translation_256_table,
+                                  cyclegan_results)}  # fmt: skip
