@@ -20,7 +20,8 @@ from condgan.cli import main
 from condgan.errors import CheckpointError, CondganError
 from condgan.inference import pretrained, runs
 from condgan.inference.generate import ClassConditionalGenerator, load_generator
-from condgan.inference.runs import checkpoint_step
+from condgan.inference.runs import checkpoint_step, generator_weights_path
+from condgan.inference.translate import load_translator
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -45,8 +46,11 @@ def test_shipped_digits_is_a_real_class_conditional_model() -> None:
 def test_shipped_folder_is_complete_and_small() -> None:
     folder = runs.available()["digits"]
     assert folder == runs.shipped_root() / "digits"
-    assert {f.name for f in folder.iterdir()} == {"config.json", "generator_ema.safetensors", "eval.json",
-                                                  "meta.json", "README.md"}  # fmt: skip
+    for shipped in runs.shipped_root().iterdir():  # each holds its task's weight files (cyclegan: two generators)
+        if shipped.is_dir() and shipped.name[0] != ".":
+            task = json.loads((shipped / "config.json").read_text()).get("task", "cgan")
+            assert {f.name for f in shipped.iterdir()} == {"config.json", "eval.json", "meta.json", "README.md",
+                                                           *runs.packed_weight_files(task)}, shipped  # fmt: skip
     with safe_open(str(folder / "generator_ema.safetensors"), "pt") as weights:
         dtypes = {weights.get_slice(key).get_dtype() for key in weights.keys()}
     meta = json.loads((folder / "meta.json").read_text())
@@ -103,6 +107,7 @@ def test_pack_round_trip(trained_run: Path, tmp_path: Path, monkeypatch) -> None
     assert json.loads((folder / "eval.json").read_text()) == evaluation
     readme = (folder / "README.md").read_text()
     assert "condgan train --data digits" in readme and "fid 3.25 (real 1.5)" in readme
+    assert "the EMA weights of step 800" in readme
     assert len(logs) == 1 and "float16" in logs[0]
     assert (folder / "generator_ema.safetensors").stat().st_mode & 0o044 == 0o044  # readable package data
 
@@ -129,6 +134,123 @@ def test_cli_pack(trained_run: Path, tmp_path: Path, capsys) -> None:
     assert "load_generator('pretrained:mine')" in capsys.readouterr().err
     assert (tmp_path / "mine" / "generator_ema.safetensors").is_file()
     assert main(["pretrained", "pack", str(tmp_path / "missing"), "--name", "x", "--out", str(tmp_path)]) == 2
+
+
+CYCLE_FILES = {"config.json", "generator_ab_ema.safetensors", "generator_ba_ema.safetensors", "meta.json", "README.md"}
+
+
+def test_pack_a_cyclegan_run_keeps_both_generators(cyclegan_run: Path, tmp_path: Path, monkeypatch) -> None:
+    """Both EMA generators in one folder, each float16-checked on its own side's test images; pretrained:NAME
+    then translates both ways as the run does, in Python, on the command line and in the web demo."""
+    from condgan.data.loader import to_float
+    from condgan.data.unaligned import load_unaligned
+    from condgan.web import views
+
+    logs: list[str] = []
+    models = tmp_path / "models"
+    folder = pretrained.pack(cyclegan_run, "cycle", out_root=models, recipe="condgan train --task cyclegan",
+                             log=logs.append)  # fmt: skip
+    assert {f.name for f in folder.iterdir()} == CYCLE_FILES
+    meta = json.loads((folder / "meta.json").read_text())
+    checks = meta["float16_check"]
+    assert meta["task"] == "cyclegan" and set(checks) == set(meta["parameters"]) == {"generator_ab", "generator_ba"}
+    assert meta["dtype"] == "float16" and all(c["max_abs_diff"] < 1 / 255 for c in checks.values())
+    assert "side A images" in checks["generator_ab"]["probe"] and "side B images" in checks["generator_ba"]["probe"]
+    assert "(test split)" in checks["generator_ab"]["probe"]
+    assert meta["parameters"]["generator_ab"] == sum(
+        p.numel() for p in load_translator(cyclegan_run, "cpu").module.parameters()
+    )
+    raw = {"generator_ab": "generator_ab.safetensors", "generator_ba": "generator_ba.safetensors"}
+    assert meta["source_weights"] == raw  # the run kept no EMA: its raw weights
+    assert meta["source_step"] == checkpoint_step(cyclegan_run) == 4
+    assert meta["bytes"] == sum((folder / f).stat().st_size for f in runs.packed_weight_files("cyclegan"))
+    for file in runs.packed_weight_files("cyclegan"):
+        with safe_open(str(folder / file), "pt") as weights:
+            assert "F16" in {weights.get_slice(key).get_dtype() for key in weights.keys()}
+    readme = (folder / "README.md").read_text()
+    assert "cyclegan generator pair" in readme and "generator_ba by at most" in readme
+    assert "--direction AtoB" in readme and "condgan train --task cyclegan" in readme
+    assert "weights (the run kept no EMA) of step 4" in readme
+    assert len(logs) == 1 and "float16" in logs[0]
+
+    monkeypatch.setenv(runs.SEARCH_PATH_ENV, str(models))
+    assert runs.available()["cycle"] == folder and "cycle" in runs.names(task="cyclegan")
+    assert checkpoint_step(folder) == 4
+    listed = [line for line in pretrained.describe() if line.startswith("pretrained:cycle: ")]
+    assert len(listed) == 1 and listed[0].startswith("pretrained:cycle: cyclegan (A→B and B→A) on unaligned:")
+    data = load_unaligned(runs.load_config_of(cyclegan_run).data.name, "test")
+    for direction, images in (("AtoB", data.images_a), ("BtoA", data.images_b)):
+        packed = load_translator("pretrained:cycle", "cpu", direction=direction)
+        original = load_translator(cyclegan_run, "cpu", direction=direction)
+        assert packed.direction == direction
+        assert all(p.dtype == torch.float32 for p in packed.module.parameters())  # float16 file, float32 model
+        source = to_float(images)
+        difference = (packed.translate_tensor(source) - original.translate_tensor(source)).abs().max() / 2
+        assert 0 < difference <= 1 / 255, (direction, difference)  # float16 weights: changed, within one level
+
+    image = sorted((Path(data.name.partition(":")[2]) / "testB").glob("*.png"))[0]
+    out = tmp_path / "ba.png"
+    assert main(["translate", "pretrained:cycle", str(image), "-o", str(out), "--direction", "BtoA"]) == 0
+    expected = load_translator(cyclegan_run, "cpu", direction="BtoA").translate_file(image, tmp_path / "run_ba.png")
+    difference = np.abs(np.asarray(Image.open(out), int) - np.asarray(Image.open(expected), int))
+    assert difference.max() <= 1
+
+    loaded = views.load_models(["pretrained:cycle"], device="cpu")
+    assert list(loaded.translators) == ["pretrained:cycle (A→B)", "pretrained:cycle (B→A)"] and not loaded.generators
+    assert [t.direction for t in loaded.translators.values()] == ["AtoB", "BtoA"]
+    with pytest.raises(CondganError, match="two generators"):  # a command for one generator: one clear line
+        generator_weights_path(folder, True)
+
+
+def test_pack_a_cyclegan_run_without_its_data_or_float16(cyclegan_run: Path, tmp_path: Path, monkeypatch) -> None:
+    """Data gone: each generator is probed with noise images of its own input channels (said in the log and
+    meta.json); float16 is kept only if both generators pass."""
+    run = tmp_path / "run"
+    shutil.copytree(cyclegan_run, run)
+    config = json.loads((run / "config.json").read_text())
+    config["data"]["name"] = f"unaligned:{tmp_path / 'gone'}"
+    (run / "config.json").write_text(json.dumps(config))
+    logs: list[str] = []
+    checks = iter([0.0, 1.0])  # generator_ab passes, generator_ba does not
+    real_check = pretrained.half_precision_check
+
+    def one_fails(module, config, log, direction=""):
+        return {**real_check(module, config, log, direction), "max_abs_diff": next(checks)}
+
+    monkeypatch.setattr(pretrained, "half_precision_check", one_fails)
+    folder = pretrained.pack(run, "cycle", out_root=tmp_path / "models", log=logs.append)
+    meta = json.loads((folder / "meta.json").read_text())
+    assert meta["dtype"] == "float32" and meta["float16_check"]["generator_ba"]["max_abs_diff"] == 1.0
+    assert {c["probe"] for c in meta["float16_check"].values()} == {"64 seeded uniform noise images"}
+    assert sum("side A of unaligned:" in line and "cannot be read" in line for line in logs) == 1
+    assert sum("side B of unaligned:" in line and "cannot be read" in line for line in logs) == 1
+    for file in runs.packed_weight_files("cyclegan"):
+        with safe_open(str(folder / file), "pt") as weights:
+            assert {weights.get_slice(key).get_dtype() for key in weights.keys()} <= {"F32", "I64"}
+    (folder / "generator_ba_ema.safetensors").unlink()  # half a cyclegan folder is not a model
+    monkeypatch.setenv(runs.SEARCH_PATH_ENV, str(tmp_path / "models"))
+    assert "cycle" not in runs.available()
+
+
+def test_eval_of_a_packed_cyclegan_model(cyclegan_run: Path, tmp_path: Path, tmp_path_factory, monkeypatch) -> None:
+    """`condgan eval pretrained:NAME` of a packed cyclegan folder measures both directions from its two files,
+    as the run's own evaluation does (within float16's rounding)."""
+    from condgan.evaluation import evaluate_run
+    from tests.docs_support import seeded_cache
+
+    monkeypatch.setenv("CONDGAN_CACHE", str(seeded_cache(tmp_path_factory.getbasetemp() / "condgan-docs-cache")))
+    pretrained.pack(cyclegan_run, "cycle", out_root=tmp_path / "models")
+    monkeypatch.setenv(runs.SEARCH_PATH_ENV, str(tmp_path / "models"))
+    quiet = lambda message: None  # noqa: E731
+    packed = evaluate_run("pretrained:cycle", num_samples=32, device="cpu", out=tmp_path / "packed", log=quiet)
+    original = evaluate_run(cyclegan_run, num_samples=32, device="cpu", out=tmp_path / "run", log=quiet)
+    assert packed["step"] == original["step"] == 4
+    assert packed["directions"]["BtoA"]["weights"] == "generator_ba_ema.safetensors"
+    for direction in ("AtoB", "BtoA"):
+        assert packed["metrics"][f"cycle_l1_{direction}"] == pytest.approx(original["metrics"][f"cycle_l1_{direction}"],
+                                                                        abs=2 / 255)  # fmt: skip
+    shown = pretrained.quality(packed)
+    assert "fid_AtoB" in shown and "class_share_BtoA" in shown and "cycle_l1_AtoB" in shown and "(real " in shown
 
 
 @pytest.mark.slow

@@ -6,9 +6,10 @@ of its generator(s) (`generator_weights_path`, `checkpoint_step`). It sits below
 pretrained (packing), evaluation and export, and imports none of them, so they import it without a
 circle. `condgan.inference.pretrained` packs runs into shipped models.
 
-Shipped models: folders `condgan/pretrained_models/NAME/` holding config.json and
-generator_ema.safetensors (see `condgan.inference.pretrained`); folders named in
-$CONDGAN_PRETRAINED_PATH (os.pathsep-separated) are searched before the shipped one.
+Shipped models: folders `condgan/pretrained_models/NAME/` holding config.json and the EMA weights of
+the run's generator(s), `packed_weight_files(task)`: generator_ema.safetensors, or for a cyclegan run
+generator_ab_ema.safetensors and generator_ba_ema.safetensors (see `condgan.inference.pretrained`);
+folders named in $CONDGAN_PRETRAINED_PATH (os.pathsep-separated) are searched before the shipped one.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from condgan.config import Config, load_json
 from condgan.errors import CheckpointError, CondganError, ConfigError
 
 PREFIX = "pretrained:"
-WEIGHTS_FILE = "generator_ema.safetensors"
+WEIGHTS_FILE = "generator_ema.safetensors"  # a packed cgan or pix2pix model's one generator
 SEARCH_PATH_ENV = "CONDGAN_PRETRAINED_PATH"
 DEMO_FIRST = ("sketch2fashion",)  # listed first, so `condgan serve` opens with it: the drawing demo's translator
 
@@ -37,6 +38,41 @@ def search_roots() -> list[Path]:
     return [*extra, shipped_root()]
 
 
+def generator_names(task: str) -> tuple[str, ...]:
+    """The names a run of `task` saves its generator(s) under: generator, or cyclegan's generator_ab, generator_ba."""
+    if task == "cyclegan":
+        from condgan.models.cyclegan import GENERATOR_NAMES
+
+        return tuple(GENERATOR_NAMES.values())
+    return ("generator",)
+
+
+def packed_weight_files(task: str) -> tuple[str, ...]:
+    """The weight files a packed model folder of `task` holds (what `pretrained.pack` writes and what
+    `available` looks for): the EMA weights of each generator, `{name}_ema.safetensors`."""
+    return tuple(f"{name}_ema.safetensors" for name in generator_names(task))
+
+
+def task_of(folder: Path) -> str | None:
+    """The task named in a folder's config.json (cgan when it names none), or None when it cannot be read."""
+    try:
+        task = json.loads((Path(folder) / "config.json").read_text()).get("task", "cgan")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return task if isinstance(task, str) else None
+
+
+def is_packed(folder: Path) -> bool:
+    """Whether `folder` is a packed model: a config.json and every weight file its task's model needs. A
+    config.json that cannot be read counts when either file set is there, so loading it names the bad file."""
+    folder = Path(folder)
+    if not (folder / "config.json").is_file():
+        return False
+    task = task_of(folder)
+    tasks = (task,) if task is not None else ("cgan", "cyclegan")
+    return any(all((folder / file).is_file() for file in packed_weight_files(t)) for t in tasks)
+
+
 def available() -> dict[str, Path]:
     """name -> folder of every pretrained model found (a name in an earlier root wins), DEMO_FIRST first."""
     found: dict[str, Path] = {}
@@ -44,13 +80,13 @@ def available() -> dict[str, Path]:
         if not root.is_dir():
             continue
         for folder in sorted(root.iterdir()):
-            if folder.name[0] != "." and (folder / "config.json").is_file() and (folder / WEIGHTS_FILE).is_file():
+            if folder.name[0] != "." and folder.is_dir() and is_packed(folder):
                 found.setdefault(folder.name, folder)
     return {**{name: found[name] for name in DEMO_FIRST if name in found}, **found}
 
 
 def names(task: str | None = None) -> list[str]:
-    """The available model names, those of one task (cgan | pix2pix) when `task` is given."""
+    """The available model names, those of one task (cgan | pix2pix | cyclegan) when `task` is given."""
     return [
         name for name, folder in available().items() if task is None or load_json(folder / "config.json").task == task
     ]
@@ -108,20 +144,30 @@ def generator_weights_path(run_dir: Path, use_ema: bool = True, name: str = "gen
         if not use_ema:
             raise CheckpointError(f"{run_dir} is a packed model with only the EMA generator; use its EMA weights")
         return packed
+    if is_packed(run_dir):  # a packed model without this generator
+        if name == "generator" and task_of(run_dir) == "cyclegan":
+            raise _two_generators(run_dir)
+        files = ", ".join(packed_weight_files(task_of(run_dir) or "cgan"))
+        raise CheckpointError(f"{run_dir} is a packed model holding {files}, not {packed.name}; ask for one of "
+                              "its generators, or repack the run with condgan pretrained pack")  # fmt: skip
     folder = latest_checkpoint(run_dir)
     if folder is None:
         raise CheckpointError(f"{run_dir} has no complete checkpoint yet; train it (or resume it) first")
     if name == "generator" and (folder / "generator_ab.safetensors").is_file():
-        raise CondganError(f"{run_dir} is a cyclegan run with two generators (generator_ab, generator_ba); this "
-                           "command takes one generator: use condgan translate or export with --direction")  # fmt: skip
+        raise _two_generators(run_dir)
     ema = folder / f"{name}_ema.safetensors"
     return ema if use_ema and ema.is_file() else folder / f"{name}.safetensors"
+
+
+def _two_generators(run_dir: Path) -> CondganError:
+    return CondganError(f"{run_dir} is a cyclegan run with two generators (generator_ab, generator_ba); this "
+                        "command takes one generator: use condgan translate or export with --direction")  # fmt: skip
 
 
 def checkpoint_step(run_dir: Path) -> int | None:
     """The training step of the weights `load_generator` uses: the newest checkpoint's, or for a packed
     pretrained model the step of the run it came from (None if unknown)."""
-    if (Path(run_dir) / WEIGHTS_FILE).is_file():
+    if is_packed(Path(run_dir)):
         return read_meta(Path(run_dir)).get("source_step")
     folder = latest_checkpoint(run_dir)
     return int(folder.name.split("_")[-1]) if folder is not None else None
