@@ -57,13 +57,13 @@ def test_shipped_folder_is_complete_and_small() -> None:
     assert meta["dtype"] == "float16" and "F16" in dtypes and "F32" not in dtypes
     assert meta["float16_check"]["max_abs_diff"] < 1 / 255
     assert json.loads((folder / "eval.json").read_text())["metrics"]["conditional_accuracy"] > 0.9
-    # The budget: 10 MB a model, 20 MB in all. The sketch demo's default (width 32, 8 MB) is the
-    # largest: width 16 missed the drawn-sketch goal (docs/results/sketch.md).
+    # The budget: 10 MB a model, 24 MB in all. The largest are the sketch demo's default (width 32, 8 MB: width
+    # 16 missed the drawn-sketch goal, docs/results/sketch.md) and the CycleGAN pair (two generators).
     sizes = {d.name: sum(f.stat().st_size for f in d.rglob("*") if f.is_file())
              for d in runs.shipped_root().iterdir() if d.is_dir()}  # fmt: skip
     assert max(sizes.values()) <= 10 * 1024**2, f"a shipped model is over 10 MB: {sizes}"
     total = sum(sizes.values())
-    assert total <= 20 * 1024**2, f"shipped models take {total / 1e6:.1f} MB; the budget is 20 MB"
+    assert total <= 24 * 1024**2, f"shipped models take {total / 1e6:.1f} MB; the budget is 24 MB"
     assert "condgan train --config configs/digits.yaml" in (folder / "README.md").read_text()
 
 
@@ -124,6 +124,14 @@ def test_pack_round_trip(trained_run: Path, tmp_path: Path, monkeypatch) -> None
     assert json.loads((folder / "meta.json").read_text())["dtype"] == "float32"
     with safe_open(str(folder / "generator_ema.safetensors"), "pt") as weights:
         assert {weights.get_slice(key).get_dtype() for key in weights.keys()} <= {"F32", "I64"}
+
+    trained_on = json.loads((run / "config.json").read_text())["data"]["name"]
+    elsewhere = "folder:data/digits"  # the name its recipe gives, not a path of this machine's
+    folder = pretrained.pack(run, "tiny", out_root=tmp_path / "models", force=True, data=elsewhere)
+    config, meta = (json.loads((folder / f).read_text()) for f in ("config.json", "meta.json"))
+    assert config["data"]["name"] == meta["dataset"] == elsewhere and meta["source_dataset"] == trained_on
+    original = json.loads((run / "config.json").read_text())
+    assert {k: v for k, v in config.items() if k != "data"} == {k: v for k, v in original.items() if k != "data"}
     with pytest.raises(CondganError, match="must be letters, digits"):
         pretrained.pack(run, "../escape", out_root=tmp_path / "models")
     assert sorted(p.name for p in (tmp_path / "models").iterdir()) == ["tiny"]  # no half-written folder left

@@ -168,7 +168,8 @@ def cmd_pretrained(args: argparse.Namespace) -> int:
         print("\n".join(pretrained.describe()) or "no pretrained models found")
         return 0
     log = lambda message: print(message, file=sys.stderr)  # noqa: E731
-    dest = pretrained.pack(args.run, args.name, out_root=args.out, recipe=args.recipe, force=args.force, log=log)
+    dest = pretrained.pack(args.run, args.name, out_root=args.out, recipe=args.recipe, force=args.force, log=log,
+                           data=args.data)  # fmt: skip
     print(f"condgan: load it with load_generator('pretrained:{args.name}') (folder {dest})", file=sys.stderr)
     return 0
 
@@ -191,6 +192,8 @@ def _serve_parsers(commands) -> None:
     pack.add_argument("--out", type=Path, help="folder to write NAME/ into (default: the package's pretrained_models)")
     pack.add_argument("--recipe", default="", help="the command that trained the run, for the model's README")
     pack.add_argument("--force", action="store_true", help="replace an existing model of that name")
+    pack.add_argument("--data", default="", help="the data set its config names instead of the run's (a path that "
+                      "exists elsewhere too, e.g. the one its recipe makes: unaligned:data/sneaker2boot)")  # fmt: skip
     pack.set_defaults(func=cmd_pretrained)
 
 

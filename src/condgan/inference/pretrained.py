@@ -158,13 +158,17 @@ def pack(
     recipe: str = "",
     force: bool = False,
     log: Callable[[str], None] = lambda message: None,
+    data: str = "",
 ) -> Path:
     """Turn a trained run into the folder `out_root/NAME` (default: the package's pretrained_models/):
     the EMA generator(s) only (a cyclegan run: both), float16 when that moves no output pixel by 1/255
-    (for cyclegan: of either generator; measured, recorded in meta.json)."""
+    (for cyclegan: of either generator; measured, recorded in meta.json). `data`, when given, is the data set
+    the folder's config.json names instead of the run's (the run's own path may exist on this machine only:
+    name the one its recipe makes, e.g. unaligned:data/sneaker2boot)."""
     from safetensors.torch import save
 
     from condgan.checkpoint import atomic_write_bytes, load_module_weights
+    from condgan.config import save_json
 
     if not name or not all(c.isalnum() or c in "-_." for c in name) or name[0] == ".":
         raise CondganError(f"pretrained name {name!r} must be letters, digits, '-', '_' or '.', e.g. fashion-mnist")
@@ -196,7 +200,8 @@ def pack(
     meta = {
         "name": name,
         "task": config.task,
-        "dataset": config.data.name,
+        "dataset": data or config.data.name,
+        **({"source_dataset": config.data.name} if data and data != config.data.name else {}),
         "source_run": str(run_dir),
         "source_step": step,
         "source_weights": sources["generator"].name if one else {k: v.name for k, v in sources.items()},
@@ -211,7 +216,10 @@ def pack(
         tmp.mkdir(parents=True)
         for generator_name, file in files.items():
             atomic_write_bytes(tmp / file, save(states[generator_name]))
-        shutil.copyfile(run_dir / "config.json", tmp / "config.json")
+        if data:
+            save_json(config.replace(data={"name": data}), tmp / "config.json")
+        else:
+            shutil.copyfile(run_dir / "config.json", tmp / "config.json")
         evaluation = None
         if (run_dir / "eval.json").is_file():
             shutil.copyfile(run_dir / "eval.json", tmp / "eval.json")
