@@ -157,7 +157,7 @@ def source(name: str, command: str = "") -> str:
         machine += f" ({data['cpu_vector_units']})"
     details = [machine]
     if data.get("threads"):
-        details.append(f"{data['threads']} threads")
+        details.append(f"{data['threads']} thread{'s' if data['threads'] != 1 else ''}")
     if data.get("torch"):
         details.append(f"torch {data['torch']}")
     date = data.get("date", "")[:16] or _git_date(RESULTS / f"{name}.json")

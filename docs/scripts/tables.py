@@ -208,8 +208,28 @@ def steps_at(part: str, minutes: float) -> int:
 # ----------------------------------------------------------------------------- shipped models
 
 
+def _directions(evaluation) -> list[tuple[str, str]]:
+    """A cyclegan eval.json's directions: (key, "source → target"), the sides named by their class if known."""
+    keys = list(evaluation.directions.keys())
+    named = {d.target: d.get("target_class") or f"side {d.target}" for d in evaluation.directions}  # side -> name
+    return [(key, f"{named[d.source]} → {named[d.target]}")
+            for key, d in zip(keys, evaluation.directions, strict=True)]  # fmt: skip
+
+
 def _quality(evaluation, task: str) -> str:
     m, floor = evaluation.metrics, evaluation.floor
+    if task == "cyclegan":
+        parts = []
+        for key, name in _directions(evaluation):
+            found = []
+            if f"class_share_{key}" in m:
+                found.append(f"{fmt(m[f'class_share_{key}'], '.1%')} in the target class "
+                             f"(real {fmt(floor[f'class_share_{key}'], '.1%')})")  # fmt: skip
+            if f"fid_{key}" in m:
+                found.append(f"FID {fmt(m[f'fid_{key}'], '.2f')} (real {fmt(floor[f'fid_{key}'], '.2f')})")
+            found.append(f"cycle L1 {fmt(m[f'cycle_l1_{key}'], '.3f')}")
+            parts.append(f"{name}: {', '.join(found)}")
+        return "; ".join(parts)
     if task == "pix2pix":
         parts = [f"L1 {fmt(m.l1, '.3f')}", f"PSNR {fmt(m.psnr, '.1f')} dB", f"SSIM {fmt(m.ssim, '.3f')}"]
         if "fid" in m:
@@ -250,6 +270,14 @@ def models_table() -> str:
             if drawn is not None:  # a model for drawings: measured on drawings (docs/results/sketch.md)
                 number = (f"{fmt(drawn.class_share, '.1%')} of drawn 256 px sketches come out as the item drawn "
                           f"({fmt(drawn.group_share, '.1%')} as its kind: top, shoe, trouser, dress, bag)")  # fmt: skip
+        elif meta.task == "cyclegan":
+            directions = _directions(evaluation)
+            sides = directions[0][1].replace("→", "↔")
+            what = f"CycleGAN {evaluation.generator}: {sides}, {fmt(evaluation.image_size)} px"
+            m = evaluation.metrics
+            shares = [f"{name}: {fmt(m[f'class_share_{key}'], '.1%')} classed as {name.split(' → ')[1]}"
+                      for key, name in directions if f"class_share_{key}" in m]  # fmt: skip
+            number = "; ".join(shares) or _quality(evaluation, meta.task)
         else:
             data = meta.dataset
             what = f"class-conditional {evaluation.generator}, {data}"
@@ -361,6 +389,21 @@ def cyclegan_results(name: str) -> str:
     return "\n\n".join(parts)
 
 
+def cyclegan_compare(rows: list) -> str:
+    """sneaker2boot runs of cyclegan_unpaired.py side by side: rows of (label, results file stem)."""
+    body = []
+    for label, name in rows:
+        data = r[name]
+        run = data.tasks.sneaker2boot.runs.cyclegan
+        m = run.metrics
+        body.append([label, fmt(data.threads), fmt(run.steps), fmt(m.class_share_AtoB, ".1%"),
+                     fmt(m.class_share_BtoA, ".1%"), fmt(m.cycle_l1_AtoB, ".3f"), fmt(m.cycle_l1_BtoA, ".3f"),
+                     f"[JSON](data/{name}.json)"])  # fmt: skip
+    header = ["15 minutes of", "threads", "steps", "sneaker → boot in class", "boot → sneaker in class",
+              "cycle L1 A", "cycle L1 B", "result"]  # fmt: skip
+    return table(header, body, right=(1, 2, 3, 4, 5, 6))
+
+
 def results_table(name: str) -> str:
     """Any benchmark JSON, in the shape it has: pix2pix-style variants, a list of results, or its numbers."""
     data = r[name]
@@ -382,4 +425,4 @@ TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_t
                                   top_ops_table, profile_floor_table, thread_policy_table, sample_throughput_table,
                                   time_to_quality_table, steps_at, pretrained_table, models_table, sketch_results,
                                   web_load_results, results_table, translation_256_table,
-                                  cyclegan_results)}  # fmt: skip
+                                  cyclegan_results, cyclegan_compare)}  # fmt: skip
