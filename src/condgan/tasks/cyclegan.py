@@ -73,9 +73,6 @@ class CycleGANTask:
         self.pool_a = ImagePool(loss.pool_size, seed=seed)  # G_BA's images, shown to D_A
         self.pool_b = ImagePool(loss.pool_size, seed=seed + 1)  # G_AB's images, shown to D_B
         self.joint_d = not has_batch_statistics(discriminator_a)  # one D pass over real and generated
-        # one G pass over a batch and the other side's (the identity loss's input): the same outputs when no
-        # layer mixes the items of a batch (instance norm, the default), in fewer and larger matrix products
-        self.joint_g = not (has_batch_statistics(generator_ab) or has_batch_statistics(generator_ba))
         self._fakes: tuple[torch.Tensor, torch.Tensor] | None = None
         self._samples: tuple[torch.Tensor, torch.Tensor] | None = None
 
@@ -95,13 +92,9 @@ class CycleGANTask:
     # ------------------------------------------------------------------ losses
     def g_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         real_a, real_b = batch  # (B, C_A, S, S), (B, C_B, S, S)
-        if self.identity_weight and self.joint_g:  # one pass of each generator over its input and the identity's
-            fake_b, same_b = self.generator_ab(torch.cat([real_a, real_b])).split([len(real_a), len(real_b)])
-            fake_a, same_a = self.generator_ba(torch.cat([real_b, real_a])).split([len(real_b), len(real_a)])
-        else:
-            fake_b = self.generator_ab(real_a)  # (B, C_B, S, S)
-            fake_a = self.generator_ba(real_b)  # (B, C_A, S, S)
+        fake_b = self.generator_ab(real_a)  # (B, C_B, S, S)
         reconstructed_a = self.generator_ba(fake_b)  # (B, C_A, S, S)
+        fake_a = self.generator_ba(real_b)  # (B, C_A, S, S)
         reconstructed_b = self.generator_ab(fake_a)  # (B, C_B, S, S)
         self._fakes = (fake_a.detach(), fake_b.detach())
         # gradients through the discriminators' inputs only: frozen plain modules (no work for D's weights, no
@@ -117,9 +110,8 @@ class CycleGANTask:
                 "cycle_a": l1(reconstructed_a.detach(), real_a).item(),
                 "cycle_b": l1(reconstructed_b.detach(), real_b).item()}  # fmt: skip
         if self.identity_weight:
-            if not self.joint_g:
-                same_a = self.generator_ba(real_a)  # (B, C_A, S, S): G_BA should leave an A image alone
-                same_b = self.generator_ab(real_b)  # (B, C_B, S, S)
+            same_a = self.generator_ba(real_a)  # (B, C_A, S, S): G_BA should leave an A image alone
+            same_b = self.generator_ab(real_b)  # (B, C_B, S, S)
             identity = g_identity(real_a, same_a, real_b, same_b, weight=self.identity_weight,
                                   cycle_weight=self.cycle_weight)  # fmt: skip
             loss = loss + identity
