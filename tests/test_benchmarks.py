@@ -28,6 +28,12 @@ def run_quick(name: str, *args: str, stem: str = "") -> tuple[str, dict]:
     return done.stdout, json.loads(result.read_text())
 
 
+def run_refused(name: str, *args: str) -> subprocess.CompletedProcess:
+    """A --quick run of benchmarks/NAME.py with bad arguments: it must stop before measuring anything."""
+    return subprocess.run([sys.executable, str(BENCHMARKS / f"{name}.py"), "--quick", *args], capture_output=True,
+                          text=True, timeout=120)  # fmt: skip
+
+
 @pytest.mark.slow
 def test_train_throughput_measures_condgan_beside_the_reference():
     stdout, result = run_quick("train_throughput", "--variants", "bf16")
@@ -52,8 +58,7 @@ def test_train_throughput_measures_condgan_beside_the_reference():
 
 
 def test_train_throughput_refuses_an_unknown_variant():
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "train_throughput.py"), "--quick", "--variants", "fp8"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = run_refused("train_throughput", "--variants", "fp8")
     assert done.returncode == 2 and "unknown variant(s) fp8; valid: compile, bf16" in done.stderr
 
 
@@ -190,8 +195,7 @@ def test_translation_256_times_condgan_and_says_why_the_reference_did_not_run():
 
 
 def test_translation_256_refuses_an_unknown_task():
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "translation_256.py"), "--quick", "--tasks", "pix2pixhd"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = run_refused("translation_256", "--tasks", "pix2pixhd")
     assert done.returncode == 2 and "unknown task(s) pix2pixhd; valid: pix2pix, cyclegan" in done.stderr
 
 
@@ -211,6 +215,5 @@ def test_cyclegan_unpaired_scores_both_tasks_against_their_targets():
 
 
 def test_cyclegan_unpaired_refuses_an_unknown_task():
-    done = subprocess.run([sys.executable, str(BENCHMARKS / "cyclegan_unpaired.py"), "--quick", "--tasks", "horses"],
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = run_refused("cyclegan_unpaired", "--tasks", "horses")
     assert done.returncode == 1 and "unknown tasks ['horses']" in done.stderr
