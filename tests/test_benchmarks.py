@@ -57,11 +57,6 @@ def test_train_throughput_measures_condgan_beside_the_reference():
     assert "x reference" in stdout
 
 
-def test_train_throughput_refuses_an_unknown_variant():
-    done = run_refused("train_throughput", "--variants", "fp8")
-    assert done.returncode == 2 and "unknown variant(s) fp8; valid: compile, bf16" in done.stderr
-
-
 @pytest.mark.slow
 def test_sample_throughput_reports_the_bound_the_cpu_sets():
     stdout, result = run_quick("sample_throughput")
@@ -194,11 +189,6 @@ def test_translation_256_times_condgan_and_says_why_the_reference_did_not_run():
     assert result["cpu_vector_units"] and len(result["load_average"]) == 3
 
 
-def test_translation_256_refuses_an_unknown_task():
-    done = run_refused("translation_256", "--tasks", "pix2pixhd")
-    assert done.returncode == 2 and "unknown task(s) pix2pixhd; valid: pix2pix, cyclegan" in done.stderr
-
-
 @pytest.mark.slow
 def test_cyclegan_unpaired_scores_both_tasks_against_their_targets():
     stdout, result = run_quick("cyclegan_unpaired")
@@ -214,6 +204,11 @@ def test_cyclegan_unpaired_scores_both_tasks_against_their_targets():
     assert "edges2fashion" in stdout and "sneaker2boot" in stdout
 
 
-def test_cyclegan_unpaired_refuses_an_unknown_task():
-    done = run_refused("cyclegan_unpaired", "--tasks", "horses")
-    assert done.returncode == 1 and "unknown tasks ['horses']" in done.stderr
+@pytest.mark.parametrize("name, args, status, message", [
+    ("train_throughput", ["--variants", "fp8"], 2, "unknown variant(s) fp8; valid: compile, bf16"),
+    ("translation_256", ["--tasks", "pix2pixhd"], 2, "unknown task(s) pix2pixhd; valid: pix2pix, cyclegan"),
+    ("cyclegan_unpaired", ["--tasks", "horses"], 1, "unknown tasks ['horses']"),
+])  # fmt: skip
+def test_a_benchmark_refuses_an_unknown_choice(name, args, status, message):
+    done = run_refused(name, *args)
+    assert done.returncode == status and message in done.stderr

@@ -66,6 +66,7 @@ def extract_zip(archive_path: Path, name: str, into: Path) -> None:
             check_members(map(_zip_entry, members), name, CYCLEGAN.required_folders(name), archive_path.name, KIND)
             archive.extractall(into, members=members)
     except (zipfile.BadZipFile, zlib.error, EOFError, NotImplementedError, RuntimeError) as exc:
+        # NotImplementedError: zipfile's answer to a compression method it cannot read (not a stub here)
         raise DataError(
             f"{archive_path.name} is not a valid zip ({' '.join(str(exc).split())}); the download may be damaged "
             "or an error page, try again"
