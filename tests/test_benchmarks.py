@@ -2,7 +2,8 @@
 
 A --quick run measures nothing worth keeping: it writes its JSON to the temp dir, never to
 benchmarks/results/. The 40-minute ones (time_to_quality, pix2pix_edges) are run by hand; the docs'
-results pages render their JSON.
+results pages render their JSON. time_to_quality's smoke run trains an MLP on 8 px digits, whose
+evaluator trains in seconds.
 """
 
 import json
@@ -204,10 +205,92 @@ def test_cyclegan_unpaired_scores_both_tasks_against_their_targets():
     assert "edges2fashion" in stdout and "sneaker2boot" in stdout
 
 
+DIGITS_RECIPE = ("--set", "data.name=digits", "--set", "data.image_size=8", "--set", "model.generator=mlp",
+                 "--set", "model.discriminator=mlp", "--set", "model.conditioning=concat",
+                 "--set", "model.z_dim=16")  # fmt: skip
+FULL_METRICS = {"fid", "intra_fid", "kid", "precision", "recall", "density", "coverage", "conditional_accuracy"}
+
+
+def as_perfect(result: dict, seed: int) -> dict:
+    """A copy of a time_to_quality result whose every evaluation scored exactly its real floor."""
+    copy = json.loads(json.dumps(result))
+    copy["seed"] = seed
+    floor = copy["condgan"]["floor"]
+    for evaluation in copy["condgan"]["eval_at_minutes"].values():
+        evaluation["metrics"] = dict(floor["metrics"])
+        for row, real in zip(evaluation["per_class"], floor["per_class"], strict=True):
+            row["accuracy"], row["fid"] = real["floor_accuracy"], real["floor_fid"]
+    return copy
+
+
+@pytest.mark.slow
+def test_time_to_quality_evaluates_in_full_at_its_minutes_and_tables_the_seeds(condgan_cache, tmp_path, monkeypatch):
+    """--quick on 8 px digits (an MLP; the evaluator trains in seconds) with --seed, --name, --fid-minutes and
+    --no-reference: `condgan eval`'s metrics at each FID point beside a floor measured once; then --table and
+    --plot over two results, and the docs' time_to_quality_goals rendering the same table."""
+    stdout, result = run_quick("time_to_quality", "--no-reference", "--fid-minutes", "0.1", "--seed", "3",
+                               "--name", "ttq_smoke", *DIGITS_RECIPE, stem="ttq_smoke")  # fmt: skip
+    assert result["seed"] == 3 and result["condgan"]["recipe"]["train"]["seed"] == 3
+    assert "reference" not in result and "fid_ratio_condgan_to_reference" not in result
+    assert result["targets"] == {"accuracy_0.90_within_10_minutes": None}  # a 15-second run claims nothing
+    part, floor = result["condgan"], result["condgan"]["floor"]
+    assert set(part["eval_at_minutes"]) == set(part["fid_at_minutes"]) == {"0.1", "0.25"}  # asked for, and the end
+    assert set(floor["metrics"]) >= FULL_METRICS and len(floor["per_class"]) == 10
+    for at, evaluation in part["eval_at_minutes"].items():
+        metrics, per_class = evaluation["metrics"], evaluation["per_class"]
+        assert set(metrics) >= FULL_METRICS and metrics["fid"] == part["fid_at_minutes"][at]
+        assert [row["class"] for row in per_class] == [row["class"] for row in floor["per_class"]]
+        assert metrics["intra_fid"] == pytest.approx(sum(row["fid"] for row in per_class) / 10)
+        assert sum(row["samples"] for row in per_class) == 1000 and evaluation["eval_seconds"] > 0
+    assert (QUICK_RESULTS / "ttq_smoke.png").is_file()
+    assert "| intra-class FID |" in stdout and "Per class at **0.25 minutes**" in stdout
+
+    # two seeds: this run with its FID made 10x its floor's and class 0's 10x its own, and a perfect one
+    first = json.loads(json.dumps(result))
+    for evaluation in first["condgan"]["eval_at_minutes"].values():
+        evaluation["metrics"]["fid"] = 10 * floor["metrics"]["fid"]
+    seeds = [first, as_perfect(result, seed=4)]
+    seeds[0]["condgan"]["eval_at_minutes"]["0.25"] = as_perfect(result, seed=3)["condgan"]["eval_at_minutes"]["0.25"]
+    seeds[0]["condgan"]["eval_at_minutes"]["0.25"]["metrics"]["fid"] = 10 * floor["metrics"]["fid"]
+    seeds[0]["condgan"]["eval_at_minutes"]["0.25"]["per_class"][0]["fid"] = 10 * floor["per_class"][0]["floor_fid"]
+    paths = [tmp_path / "ttq_a.json", tmp_path / "ttq_b.json"]
+    for path, seed in zip(paths, seeds, strict=True):
+        path.write_text(json.dumps(seed))
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "time_to_quality.py"), "--table", *map(str, paths)],
+                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    table = done.stdout
+    assert "**0.25 minutes** of training (2 seeds: 3, 4;" in table
+    fid_floor = floor["metrics"]["fid"]
+    mean = (10 * fid_floor + fid_floor) / 2
+    fid_row = f"| FID | {mean:.3f} | {fid_floor:.3f}–{10 * fid_floor:.3f} | {fid_floor:.3f} |"
+    assert f"{fid_row} ≤ 3× real ({3 * fid_floor:.3f}) | no (1/2 seeds) |" in table
+    lines = table[table.index("Per class") :].splitlines()
+    class_0, class_1 = (next(line for line in lines if line.startswith(f"| {c}")) for c in ("**0**", "1 "))
+    assert class_0.endswith("| FID over 2× real |") and class_1.endswith("| - |")  # only class 0 lags
+    assert "| conditional accuracy |" in table and "**yes** (2/2 seeds)" in table  # at the floor: met
+
+    done = subprocess.run([sys.executable, str(BENCHMARKS / "time_to_quality.py"), "--plot", *map(str, paths),
+                           "--name", "ttq_seeds"], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 0 and (tmp_path / "ttq_seeds.png").is_file(), done.stderr[-2000:]
+
+    sys.path.insert(0, str(BENCHMARKS.parent / "docs" / "scripts"))
+    import docdata
+    import tables
+
+    monkeypatch.setattr(docdata, "RESULTS", tmp_path)
+    monkeypatch.setattr(tables, "r", docdata.Files(tmp_path))
+    assert "Not measured yet" in tables.time_to_quality_goals(["ttq_a", "ttq_none"])
+    rendered = tables.time_to_quality_goals(["ttq_a", "ttq_b"])
+    assert rendered.startswith(table.strip()) and rendered.count("--no-reference") == 2  # then each run's command
+
+
 @pytest.mark.parametrize("name, args, status, message", [
     ("train_throughput", ["--variants", "fp8"], 2, "unknown variant(s) fp8; valid: compile, bf16"),
     ("translation_256", ["--tasks", "pix2pixhd"], 2, "unknown task(s) pix2pixhd; valid: pix2pix, cyclegan"),
     ("cyclegan_unpaired", ["--tasks", "horses"], 1, "unknown tasks ['horses']"),
+    ("time_to_quality", ["--fid-minutes", "1"], 2, "--fid-minutes 1 is past the end of training"),
+    ("time_to_quality", ["--fid-minutes", "5,x"], 2, "'5,x' is not a comma list of minutes"),
 ])  # fmt: skip
 def test_a_benchmark_refuses_an_unknown_choice(name, args, status, message):
     done = run_refused(name, *args)

@@ -9,11 +9,16 @@ The *real floor* is the same metrics for real held-out images: a balanced subset
 split, as large as the generated set, against the same test split (for conditional accuracy:
 the evaluator's accuracy on the test images). It is the best score this evaluator can give, so
 read the model's numbers against it, not against 0. A class grid goes to eval_grid.png.
+
+`CganScorer` is that measuring for any generator module (set up once, then called per module): `evaluate_cgan`
+uses it on a run's EMA generator, benchmarks/time_to_quality.py on a generator still in training.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -22,7 +27,7 @@ from torch import nn
 from condgan.config import Config
 from condgan.data.loader import to_uint8
 from condgan.errors import MetricError
-from condgan.evaluation.common import EvalOptions, domain_evaluator, real_split
+from condgan.evaluation.common import EvalOptions, domain_evaluator, log_to_stderr, real_split
 from condgan.metrics.evaluator import Evaluator, cache_key, predict
 from condgan.metrics.functional import (
     conditional_accuracy,
@@ -31,6 +36,7 @@ from condgan.metrics.functional import (
     kid_from_features,
     precision_recall,
 )
+from condgan.models.grid import draw_noise
 
 MIN_PER_CLASS = 10  # per-class metrics (intra-class FID) need at least this many images of every class
 KID_SUBSETS, KID_SUBSET_SIZE = 100, 1000  # torch-fidelity's defaults
@@ -129,6 +135,124 @@ def check_per_class(labels: torch.Tensor, class_names: tuple[str, ...], what: st
         )
 
 
+# ----------------------------------------------------------------------------- scoring a generator module
+
+
+@dataclass(frozen=True)
+class RealFeatures:
+    """The real side of the comparison: the test split's predicted labels (N,) and features (N, D); the real
+    floor's images (M, C, H, W) uint8, labels (M,) and features (M, D)."""
+
+    test_predicted: torch.Tensor
+    test_features: torch.Tensor
+    floor_images: torch.Tensor
+    floor_labels: torch.Tensor
+    floor_features: torch.Tensor
+
+
+class CganScorer:
+    """`condgan eval`'s measuring for any generator module of `config`: a run's EMA generator, or one still
+    training (benchmarks/time_to_quality.py scores the trainer's sampling generator with it).
+
+    Built once: the balanced labels and noise of `num_samples` images (seeded by `seed`), the domain evaluator
+    (trained once, said in one line, when none is cached) and the real test and training splits. `score`
+    compares a module's samples with the test split; `score_floor` scores the real floor the same way, once.
+    """
+
+    def __init__(self, config: Config, num_samples: int, device: torch.device, seed: int = 0,
+                 batch_size: int = 1000, log: Callable[[str], None] = log_to_stderr):  # fmt: skip
+        self.class_names = names = tuple(config.data.class_names)
+        num_classes = config.model.num_classes
+        self.num_samples, self.seed, self.batch_size = num_samples, seed, batch_size
+        self.labels = balanced_labels(num_samples, num_classes) if num_classes else None
+        if self.labels is not None:
+            needed = MIN_PER_CLASS * num_classes
+            check_per_class(self.labels, names, f"{num_samples} samples over {len(names)} classes",
+                            f"pass --samples {needed} or more")  # fmt: skip
+        self.evaluator = domain_evaluator(config, device, log)
+        self.test, self.train = real_split(config, "test"), real_split(config, "train")
+        if self.labels is not None:
+            check_per_class(self.test.labels, names, "the real test split", "add test images of that class")
+            check_per_class(self.train.labels, names, "the real training split", "add training images of that class")
+        self.z = draw_noise(num_samples, config.model.z_dim, seed)  # as ClassConditionalGenerator.noise draws it
+        self._real: RealFeatures | None = None
+        self._floor: tuple[dict, list[dict]] | None = None
+
+    def sample(self, module: nn.Module, keep_images: bool = False):
+        """(predicted labels, features, uint8 images or None) of the module's `num_samples` images (sample_features)."""
+        return sample_features(module, self.evaluator, self.z, self.labels, self.batch_size, keep_images)
+
+    def real(self) -> RealFeatures:
+        """The test split's and the floor's predictions and features, computed on first use. The floor is a
+        seeded subset of the training split with as many images of each class as the samples have."""
+        if self._real is None:
+            counts = torch.bincount(self.labels, minlength=len(self.class_names)) if self.labels is not None else None
+            floor_index = floor_subset(self.train.labels, counts, self.num_samples, self.seed)
+            floor_images = self.train.images[floor_index]
+            test_predicted, test_features = predict(self.evaluator, self.test.images, self.batch_size)
+            _, floor_features = predict(self.evaluator, floor_images, self.batch_size)
+            self._real = RealFeatures(test_predicted, test_features, floor_images, self.train.labels[floor_index],
+                                      floor_features)  # fmt: skip
+        return self._real
+
+    def score(self, predicted: torch.Tensor, features: torch.Tensor, timings: dict | None = None):
+        """(metrics, per-class rows) of samples' predicted labels (N,) and features (N, D): feature_metrics,
+        and for conditional runs conditional accuracy, intra-class FID and per class
+        {"class", "samples", "accuracy", "fid"}."""
+        real = self.real()
+        metrics = feature_metrics(real.test_features, features, self.seed, timings)
+        per_class: list[dict] = []
+        if self.labels is not None:
+            started = time.perf_counter()
+            metrics["conditional_accuracy"] = conditional_accuracy(predicted, self.labels)
+            for c, name in enumerate(self.class_names):
+                fake_c, test_c = self.labels == c, self.test.labels == c
+                per_class.append({
+                    "class": name,
+                    "samples": int(fake_c.sum()),
+                    "accuracy": conditional_accuracy(predicted[fake_c], self.labels[fake_c]),
+                    "fid": fid_from_features(real.test_features[test_c], features[fake_c]),
+                })  # fmt: skip
+            metrics["intra_fid"] = sum(row["fid"] for row in per_class) / len(per_class)
+            _add_seconds(timings, "per_class", started)
+        return metrics, per_class
+
+    def score_module(self, module: nn.Module) -> dict:
+        """{"metrics": ..., "per_class": [...]} of a generator module (`score` of its samples)."""
+        predicted, features, _ = self.sample(module)
+        metrics, per_class = self.score(predicted, features)
+        return {"metrics": metrics, "per_class": per_class}
+
+    def score_floor(self, timings: dict | None = None):
+        """(metrics, per-class rows) of the real floor against the test split, computed once: conditional
+        accuracy is the evaluator's on the test images; per class {"real_test", "real_floor",
+        "floor_accuracy", "floor_fid"}."""
+        if self._floor is None:
+            real, test = self.real(), self.test
+            floor = feature_metrics(real.test_features, real.floor_features, self.seed, timings)
+            per_class: list[dict] = []
+            if self.labels is not None:
+                started = time.perf_counter()
+                floor["conditional_accuracy"] = conditional_accuracy(real.test_predicted, test.labels)
+                for c in range(len(self.class_names)):
+                    test_c, floor_c = test.labels == c, real.floor_labels == c
+                    per_class.append({
+                        "real_test": int(test_c.sum()),
+                        "real_floor": int(floor_c.sum()),
+                        "floor_accuracy": conditional_accuracy(real.test_predicted[test_c], test.labels[test_c]),
+                        "floor_fid": fid_from_features(real.test_features[test_c], real.floor_features[floor_c]),
+                    })  # fmt: skip
+                floor["intra_fid"] = sum(row["floor_fid"] for row in per_class) / len(per_class)
+                _add_seconds(timings, "per_class", started)
+            self._floor = floor, per_class
+        return self._floor
+
+
+def _add_seconds(timings: dict | None, name: str, started: float) -> None:
+    if timings is not None:
+        timings[name] = round(timings.get(name, 0.0) + time.perf_counter() - started, 2)
+
+
 # ----------------------------------------------------------------------------- class-conditional runs
 
 
@@ -143,74 +267,40 @@ def evaluate_cgan(run_dir: Path, config: Config, options: EvalOptions) -> dict:
     started = time.perf_counter()
     inception_note = check_inception(options.inception_weights)  # a wrong path fails here, before any work
     generator = load_generator(run_dir, device=str(options.device))
-    names, n = generator.class_names, options.num_samples
-    labels = balanced_labels(n, generator.num_classes) if generator.num_classes else None
-    if labels is not None:
-        needed = MIN_PER_CLASS * generator.num_classes
-        check_per_class(labels, names, f"{n} samples over {len(names)} classes", f"pass --samples {needed} or more")
-    evaluator = domain_evaluator(config, options.device, options.log)
-    test, train = real_split(config, "test"), real_split(config, "train")
-    if labels is not None:
-        check_per_class(test.labels, names, "the real test split", "add test images of that class")
-        check_per_class(train.labels, names, "the real training split", "add training images of that class")
+    scorer = CganScorer(config, options.num_samples, options.device, options.seed, options.batch_size, options.log)
     timings["load"] = round(time.perf_counter() - started, 2)
 
     started = time.perf_counter()
-    z = generator.noise(n, seed=options.seed)
-    predicted, fake_features, fake_images = sample_features(
-        generator.module, evaluator, z, labels, options.batch_size, keep_images=inception_note is None
-    )
+    predicted, fake_features, fake_images = scorer.sample(generator.module, keep_images=inception_note is None)
     timings["generate_and_features"] = round(time.perf_counter() - started, 2)
     started = time.perf_counter()
-    counts = torch.bincount(labels, minlength=len(names)) if labels is not None else None
-    floor_index = floor_subset(train.labels, counts, n, options.seed)
-    floor_images, floor_labels = train.images[floor_index], train.labels[floor_index]
-    test_predicted, test_features = predict(evaluator, test.images, options.batch_size)
-    _, floor_features = predict(evaluator, floor_images, options.batch_size)
+    real = scorer.real()
     timings["real_features"] = round(time.perf_counter() - started, 2)
 
-    metrics = feature_metrics(test_features, fake_features, options.seed, timings)
-    floor = feature_metrics(test_features, floor_features, options.seed, timings)
-    per_class: list[dict] = []
-    if labels is not None:
-        started = time.perf_counter()
-        metrics["conditional_accuracy"] = conditional_accuracy(predicted, labels)
-        floor["conditional_accuracy"] = conditional_accuracy(test_predicted, test.labels)
-        for c, name in enumerate(names):
-            fake_c, test_c, floor_c = labels == c, test.labels == c, floor_labels == c
-            per_class.append({
-                "class": name,
-                "samples": int(fake_c.sum()),
-                "accuracy": conditional_accuracy(predicted[fake_c], labels[fake_c]),
-                "fid": fid_from_features(test_features[test_c], fake_features[fake_c]),
-                "real_test": int(test_c.sum()),
-                "real_floor": int(floor_c.sum()),
-                "floor_accuracy": conditional_accuracy(test_predicted[test_c], test.labels[test_c]),
-                "floor_fid": fid_from_features(test_features[test_c], floor_features[floor_c]),
-            })  # fmt: skip
-        metrics["intra_fid"] = sum(row["fid"] for row in per_class) / len(per_class)
-        floor["intra_fid"] = sum(row["floor_fid"] for row in per_class) / len(per_class)
-        timings["per_class"] = round(time.perf_counter() - started, 2)
+    metrics, per_class = scorer.score(predicted, fake_features, timings)
+    floor, floor_per_class = scorer.score_floor(timings)
+    per_class = [{**row, **floor_row} for row, floor_row in zip(per_class, floor_per_class, strict=True)]
     if inception_note is None:
         started = time.perf_counter()
-        _inception_fid(options, test.images, fake_images, floor_images, metrics, floor)
+        _inception_fid(options, scorer.test.images, fake_images, real.floor_images, metrics, floor)
         timings["inception"] = round(time.perf_counter() - started, 2)
     write_grid(generator, (options.out_dir or run_dir) / GRID_FILE, seed=options.seed)
-    info = evaluator.info
+    info = scorer.evaluator.info
+    n, test, floor_count = options.num_samples, scorer.test, int(real.floor_labels.shape[0])
     return {
         "step": checkpoint_step(run_dir),
         "weights": generator_weights_path(run_dir).name,
         "generator": config.model.generator,
-        "class_names": list(names),
-        "samples": {"generated": n, "real_test": len(test), "real_floor": int(floor_index.shape[0])},
+        "class_names": list(scorer.class_names),
+        "samples": {"generated": n, "real_test": len(test), "real_floor": floor_count},
         "evaluator": {
             "name": cache_key(config.data.name, config.data.image_size, config.data.channels),
-            "feature_dim": evaluator.feature_dim,
+            "feature_dim": scorer.evaluator.feature_dim,
             "test_accuracy": info.get("test_accuracy"),
         },
         "settings": {
             "kid_subsets": KID_SUBSETS,
-            "kid_subset_size": min(KID_SUBSET_SIZE, n, len(test), int(floor_index.shape[0])),
+            "kid_subset_size": min(KID_SUBSET_SIZE, n, len(test), floor_count),
             "precision_recall_k": PR_K,
             "density_coverage_k": DC_K,
         },
