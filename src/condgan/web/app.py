@@ -56,7 +56,9 @@ def _shown(function: Callable, outputs: int, files: ImageFiles) -> Callable:
         except Exception as exc:  # a bug, not a user error: the traceback goes to the server's log, a line to the page
             traceback.print_exc()
             return (*([None] * outputs), f"**Internal error** ({type(exc).__name__}: {exc}); see the server's log")
-        return tuple(files.put(item) if hasattr(item, "save") else item for item in result)
+        # a list first: tuple(<generator>) resizes a half-built tuple, which fails (SystemError) if another
+        # thread's gc.get_objects() holds it at that moment, as memory profilers do (seen in the soak)
+        return tuple([files.put(item) if hasattr(item, "save") else item for item in result])
 
     return run
 
