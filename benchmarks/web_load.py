@@ -3,10 +3,11 @@ concurrent gradio_client clients on 127.0.0.1.
 
     python benchmarks/web_load.py                      # 16 clients x 12 requests, the shipped models
     python benchmarks/web_load.py --minutes 10         # the soak: the same load for 10 minutes, RSS sampled
+    MALLOC_MMAP_THRESHOLD_=262144 python benchmarks/web_load.py --rounds 2 --name web_load_mmap256k  # another heap
 
 Each response is checked whole: every returned image file is fetched and decoded to its last byte
 and the status line must not be an error. The server's log is scanned for errors (tracebacks, h11
-Content-Length errors). Writes benchmarks/results/web_load.json (web_soak.json with --minutes):
+Content-Length errors). Writes benchmarks/results/web_load.json (web_soak.json with --minutes; --name NAME: NAME.json):
 p50/p95 latency per endpoint, failures, and for the soak the server's resident memory over time.
 The suite runs the same code (tests/test_web.py::test_many_users_at_once) with the tiny test models.
 """
@@ -222,6 +223,13 @@ def heap_setting() -> str:
     return f"glibc mmap threshold fixed at {MMAP_THRESHOLD} bytes (runtime.steady_heap)"
 
 
+def heap_env() -> str:
+    """The user's mmap threshold as a command prefix ("" when condgan serve picks it)."""
+    from condgan.runtime import _MMAP_ENV
+
+    return f"{_MMAP_ENV}={os.environ[_MMAP_ENV]} " if os.environ.get(_MMAP_ENV) else ""
+
+
 def rss_mb(pid: int) -> float:
     """Resident memory of a process and its children (MB), from /proc."""
     total = 0
@@ -285,6 +293,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="passes over the request list per client")
     parser.add_argument("--minutes", type=float, default=0.0, help="soak: send for this long instead (RSS sampled)")
     parser.add_argument("--sample-every", type=float, default=15.0, help="soak: seconds between RSS samples")
+    parser.add_argument("--name", help="results file stem (default web_load, or web_soak with --minutes)")
     parser.add_argument("--plot", nargs="+", metavar="NAME", help="only draw these soak JSONs' memory "
                         "into benchmarks/results/web_soak.png, e.g. --plot web_soak_before web_soak")  # fmt: skip
     args = parser.parse_args()
@@ -322,7 +331,7 @@ def main() -> None:
             process.wait(timeout=30)
         result = {
             "benchmark": "web_load",
-            "command": "python benchmarks/web_load.py " + " ".join(sys.argv[1:]),
+            "command": heap_env() + "python benchmarks/web_load.py " + " ".join(sys.argv[1:]),
             "models": runs,
             "clients": args.clients,
             "minutes": args.minutes,
@@ -333,7 +342,7 @@ def main() -> None:
         }
         if args.minutes:
             result["memory"] = memory_trend(memory, warmup_s=WARMUP_S)
-    out = write_result("web_soak" if args.minutes else "web_load", result)
+    out = write_result(args.name or ("web_soak" if args.minutes else "web_load"), result)
     print(f"{result['requests']} requests, {result['failed']} failed, {len(result['server_log_problems'])} "
           f"problems in the server's log -> {out}")  # fmt: skip
 
