@@ -505,18 +505,31 @@ def cyclegan_results(name: str) -> str:
 
 
 def cyclegan_compare(rows: list) -> str:
-    """sneaker2boot runs of cyclegan_unpaired.py side by side: rows of (label, results file stem)."""
+    """Runs of one cyclegan_unpaired.py task side by side (sneaker2boot or edges2fashion, from the first row's
+    file): rows of (label, results file stem)."""
+    task = next(iter(r[rows[0][1]].tasks.keys()))
     body = []
     for label, name in rows:
         data = r[name]
-        run = data.tasks.sneaker2boot.runs.cyclegan
+        found = data.tasks[task]
+        run = found.runs.cyclegan
         m = run.metrics
-        body.append([label, fmt(data.threads), fmt(run.steps), fmt(m.class_share_AtoB, ".1%"),
-                     fmt(m.class_share_BtoA, ".1%"), fmt(m.cycle_l1_AtoB, ".3f"), fmt(m.cycle_l1_BtoA, ".3f"),
-                     f"[JSON](data/{name}.json)"])  # fmt: skip
-    header = ["15 minutes of", "threads", "steps", "sneaker → boot in class", "boot → sneaker in class",
-              "cycle L1 A", "cycle L1 B", "result"]  # fmt: skip
-    return table(header, body, right=(1, 2, 3, 4, 5, 6))
+        if task == "edges2fashion":
+            result = found.result
+            cells = [fmt(found.runs.pix2pix.steps), fmt(result.fid_cyclegan, ".2f"), fmt(result.fid_pix2pix, ".2f"),
+                     fmt(result.fid_ratio, ".1f") + "×", fmt(result.class_agreement_cyclegan, ".3f"),
+                     fmt(result.class_agreement_pix2pix, ".3f")]  # fmt: skip
+        else:
+            cells = [fmt(m.class_share_AtoB, ".1%"), fmt(m.class_share_BtoA, ".1%"), fmt(m.cycle_l1_AtoB, ".3f"),
+                     fmt(m.cycle_l1_BtoA, ".3f")]  # fmt: skip
+        body.append([label, fmt(data.threads), fmt(run.steps), *cells, f"[JSON](data/{name}.json)"])
+    if task == "edges2fashion":
+        header = ["15 minutes of", "threads", "CycleGAN steps", "pix2pix steps", "CycleGAN FID", "pix2pix FID",
+                  "FID ratio", "CycleGAN class agreement", "pix2pix class agreement", "result"]  # fmt: skip
+    else:
+        header = ["15 minutes of", "threads", "steps", "sneaker → boot in class", "boot → sneaker in class",
+                  "cycle L1 A", "cycle L1 B", "result"]  # fmt: skip
+    return table(header, body, right=tuple(range(1, len(header) - 1)))
 
 
 def results_table(name: str) -> str:
