@@ -77,9 +77,13 @@ def folded_conv(conv: nn.Conv2d | nn.ConvTranspose2d, scale: torch.Tensor, shift
 
 
 def _fused_kernels() -> dict[type, object] | None:
-    """oneDNN's layer + ReLU kernels, the ones torch.compile's CPU backend fuses into (None if absent)."""
+    """oneDNN's layer + ReLU kernels, the ones torch.compile's CPU backend fuses into (None if absent, or if
+    this CPU has no bfloat16 support in oneDNN: on an AVX2-only CPU they fail to build a bf16 primitive,
+    while the plain layers still run bf16 through ATen's own kernels)."""
     try:
         ops = torch.ops.mkldnn
+        if not ops._is_mkldnn_bf16_supported():
+            return None
         return {
             nn.Linear: ops._linear_pointwise,
             nn.Conv2d: ops._convolution_pointwise,
