@@ -21,7 +21,7 @@ minutes is taken in one run. The reference trains in a process of its own with n
 (libgomp's default, what a tutorial script gets); condgan's part runs with condgan's (condgan/threads.py).
 
 Writes benchmarks/results/STEM.json (--name, default time_to_quality), a picture of the curves (STEM.png) and
-prints Markdown tables. `--table` renders several results (one per seed) as docs/scripts/tables.py's
+prints Markdown tables. `--table` renders several results (one per seed) as docs/scripts/quality_tables.py's
 `time_to_quality_goals` does: mean and range over the seeds at each minute point, beside the floor and the goals,
 and per class at 10 minutes with the lagging classes marked. `--plot` redraws the picture of one or more results.
 Targets: accuracy >= 0.90 within 10 minutes; FID at 10 minutes <= 1/5 of the reference's; QUALITY_GOALS (#15).
@@ -140,11 +140,11 @@ def fid_minutes_list(text: str) -> tuple[float, ...]:
 
 
 def goals_markdown(results: list[dict], names: list[str], per_class_minutes: float = GOALS_MINUTES) -> str:
-    """docs/scripts/tables.py's `quality_goals_tables` over results (dicts; `names` say where each came from):
+    """docs/scripts/quality_tables.py's `quality_goals_tables` over results (dicts; `names` say where each came from):
     the docs render the committed results with the same function."""
     sys.path.insert(0, str(bench.ROOT / "docs" / "scripts"))
     from docdata import Data, RenderError
-    from tables import quality_goals_tables
+    from quality_tables import quality_goals_tables
 
     try:
         return quality_goals_tables([Data(result, name) for result, name in zip(results, names, strict=True)],

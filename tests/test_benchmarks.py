@@ -232,7 +232,9 @@ def test_time_to_quality_evaluates_in_full_at_its_minutes_and_tables_the_seeds(c
                                "--name", "ttq_smoke", *DIGITS_RECIPE, stem="ttq_smoke")  # fmt: skip
     assert result["seed"] == 3 and result["condgan"]["recipe"]["train"]["seed"] == 3
     assert "reference" not in result and "fid_ratio_condgan_to_reference" not in result
-    assert result["targets"] == {"accuracy_0.90_within_10_minutes": None}  # a 15-second run claims nothing
+    reached = result["condgan"]["minutes_to_accuracy"]["0.90"] is not None  # the digits MLP sometimes gets there
+    # a 15-second run that has not reached 0.90 claims nothing (None), not a miss (False)
+    assert result["targets"] == {"accuracy_0.90_within_10_minutes": True if reached else None}
     part, floor = result["condgan"], result["condgan"]["floor"]
     assert set(part["eval_at_minutes"]) == set(part["fid_at_minutes"]) == {"0.1", "0.25"}  # asked for, and the end
     assert set(floor["metrics"]) >= FULL_METRICS and len(floor["per_class"]) == 10
@@ -276,12 +278,12 @@ def test_time_to_quality_evaluates_in_full_at_its_minutes_and_tables_the_seeds(c
 
     sys.path.insert(0, str(BENCHMARKS.parent / "docs" / "scripts"))
     import docdata
-    import tables
+    import quality_tables
 
     monkeypatch.setattr(docdata, "RESULTS", tmp_path)
-    monkeypatch.setattr(tables, "r", docdata.Files(tmp_path))
-    assert "Not measured yet" in tables.time_to_quality_goals(["ttq_a", "ttq_none"])
-    rendered = tables.time_to_quality_goals(["ttq_a", "ttq_b"])
+    monkeypatch.setattr(quality_tables, "r", docdata.Files(tmp_path))
+    assert "Not measured yet" in quality_tables.time_to_quality_goals(["ttq_a", "ttq_none"])
+    rendered = quality_tables.time_to_quality_goals(["ttq_a", "ttq_b"])
     assert rendered.startswith(table.strip()) and rendered.count("--no-reference") == 2  # then each run's command
 
 
