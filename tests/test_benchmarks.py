@@ -286,6 +286,14 @@ def test_time_to_quality_evaluates_in_full_at_its_minutes_and_tables_the_seeds(c
     rendered = quality_tables.time_to_quality_goals(["ttq_a", "ttq_b"])
     assert rendered.startswith(table.strip()) and rendered.count("--no-reference") == 2  # then each run's command
 
+    # two recipes side by side on the same seed: the lever's run scored its floor, the default's 10x the floor FID
+    (tmp_path / "ttq_c.json").write_text(json.dumps(as_perfect(result, seed=3)))
+    sided = quality_tables.time_to_quality_recipes((("default", ["ttq_a"]), ("lever", ["ttq_c"])), minutes=0.25)
+    fid_line = next(line for line in sided.splitlines() if line.startswith("| FID |"))
+    assert fid_line.startswith(f"| FID | {10 * fid_floor:.3f} | **{fid_floor:.3f}** |") and "| lever better in" in sided
+    assert fid_line.endswith("| 1/1 seeds |") and "**0.25 minutes** of training, 1 seed each (3)" in sided
+    assert "Not measured yet" in quality_tables.time_to_quality_recipes((("default", ["ttq_a", "ttq_none"]),))
+
 
 @pytest.mark.parametrize("name, args, status, message", [
     ("train_throughput", ["--variants", "fp8"], 2, "unknown variant(s) fp8; valid: compile, bf16"),

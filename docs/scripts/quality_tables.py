@@ -6,10 +6,12 @@
 
 from __future__ import annotations
 
-from docdata import RESULTS, Files, RenderError, fmt, plain, source, table
+from docdata import RESULTS, Files, RenderError, best_marked, fmt, plain, source, table
 
 r = Files(RESULTS)
 
+
+LOWER_IS_BETTER = {"fid", "intra_fid", "kid"}
 
 QUALITY_METRICS = {  # time_to_quality.py's full evaluations: key -> (label, format)
     "fid": ("FID", ".3f"),
@@ -51,17 +53,25 @@ def _meets(value: float, limit: float, lower: bool) -> bool:
     return value <= limit if lower else value >= limit
 
 
-def quality_goals_tables(results: list, per_class_minutes: float = 10.0) -> str:
+def quality_goals_tables(results: list, per_class_minutes: float = 10.0, only: tuple = ()) -> str:
     """time_to_quality.py results of one recipe, one per training seed (Data): at each minute point all of them
     evaluated in full, each metric's mean and range over the seeds beside the real floor and the goal the results
     record (#15), whether the mean meets it and how many seeds do; then per class at `per_class_minutes` (or the
     last common point), the classes marked that lag their own floor by the goals' measure (class FID over the
-    intra-class FID goal's multiple of the class's real FID, accuracy under the accuracy goal's)."""
+    intra-class FID goal's multiple of the class's real FID, accuracy under the accuracy goal's). `only`: the minute
+    points to show (default all common ones)."""
     runs = [item.condgan for item in results]
     goals = results[0].get("goals") or {}
     common = sorted(set.intersection(*(set(run.eval_at_minutes.keys()) for run in runs)), key=float)
     if not common:
         raise RenderError(f"{', '.join(item.where for item in results)} have no full evaluation at a common minute")
+    if only:
+        wanted = {f"{float(m):g}" for m in only}
+        if wanted - set(common):
+            where = ", ".join(item.where for item in results)
+            raise RenderError(f"no full evaluation at {', '.join(sorted(wanted - set(common)))} minutes in {where}; "
+                              f"they have {', '.join(common)}")  # fmt: skip
+        common = [at for at in common if at in wanted]
     seeds = ", ".join(fmt(item.get("seed", "?")) for item in results)
     keys = [key for key in QUALITY_METRICS if all(key in run.floor.metrics for run in runs)]
     floor = {key: _mean([run.floor.metrics[key] for run in runs]) for key in keys}
@@ -114,7 +124,7 @@ def quality_goals_tables(results: list, per_class_minutes: float = 10.0) -> str:
     return "\n\n".join(parts)
 
 
-def time_to_quality_goals(names: list | tuple | str, per_class_minutes: float = 10.0) -> str:
+def time_to_quality_goals(names: list | tuple | str, per_class_minutes: float = 10.0, only: tuple = ()) -> str:
     """time_to_quality.py results of one recipe, one per seed (`names`: results files): quality_goals_tables
     and the line saying how each was made; a line saying so where a file is not committed yet."""
     names = [names] if isinstance(names, str) else list(names)
@@ -122,5 +132,57 @@ def time_to_quality_goals(names: list | tuple | str, per_class_minutes: float = 
     if missing:
         verb = "is" if len(missing) == 1 else "are"
         return f"*Not measured yet: this section appears when {', '.join(missing)} {verb} committed.*"
-    parts = [quality_goals_tables([r[name] for name in names], per_class_minutes)]
+    parts = [quality_goals_tables([r[name] for name in names], per_class_minutes, only)]
     return "\n\n".join([*parts, *(source(name) for name in names)])
+
+
+def time_to_quality_recipes(groups: list | tuple, minutes: float = 10.0) -> str:
+    """Recipes side by side at one minute point: `groups` is ((label, [results names, one per seed]), ...), each
+    metric's mean over the seeds (best in bold) and range, beside the real floor; with two recipes trained on the
+    same seeds, in how many seeds the second beats the first (a paired comparison: one seed's data order and
+    initial weights are the same for both)."""
+    at = f"{minutes:g}"
+    missing = [f"`benchmarks/results/{name}.json`" for _, names in groups for name in names if not r.exists(name)]
+    if missing:
+        verb = "is" if len(missing) == 1 else "are"
+        return f"*Not measured yet: this section appears when {', '.join(missing)} {verb} committed.*"
+    runs = {label: [r[name] for name in names] for label, names in groups}
+    for items in runs.values():
+        for item in items:
+            if at not in item.condgan.eval_at_minutes:
+                raise RenderError(f"{item.where} has no full evaluation at {at} minutes")
+    labels = list(runs)
+    evaluations = {label: [item.condgan.eval_at_minutes[at] for item in items] for label, items in runs.items()}
+    every = [item for items in runs.values() for item in items]
+    keys = [key for key in QUALITY_METRICS if all(key in item.condgan.floor.metrics for item in every)]
+    seeds = {label: [item.get("seed") for item in items] for label, items in runs.items()}
+    paired = len(labels) == 2 and seeds[labels[0]] == seeds[labels[1]] and None not in seeds[labels[0]]
+    header = ["metric", *(f"{label}: mean" for label in labels), *(f"{label}: range" for label in labels),
+              "real floor"]  # fmt: skip
+    if paired:
+        header.append(f"{labels[1]} better in")
+    rows = []
+    for key in [*keys, "steps"]:
+        label, spec = QUALITY_METRICS.get(key, ("steps", ",d"))
+        values = {name: [e.step if key == "steps" else e.metrics[key] for e in evaluations[name]] for name in labels}
+        means = [_mean(values[name]) for name in labels]
+        if key == "steps":
+            cells = [fmt(round(m), spec) for m in means]
+        else:
+            cells = best_marked(means, spec, key in LOWER_IS_BETTER)
+        row = [label, *cells, *(_spread(values[name], spec) for name in labels)]
+        row.append("-" if key == "steps" else fmt(_mean([item.condgan.floor.metrics[key] for item in every]), spec))
+        if paired:
+            if key == "steps":
+                row.append("-")
+            else:
+                first, second = values[labels[0]], values[labels[1]]
+                wins = sum((b < a) if key in LOWER_IS_BETTER else (b > a) for a, b in zip(first, second, strict=True))
+                row.append(f"{wins}/{len(first)} seeds")
+        rows.append(row)
+    seed_text = ", ".join(fmt(s) for s in seeds[labels[0]])
+    count = len(evaluations[labels[0]])
+    intro = (f"**{at} minutes** of training, {count} seed{'s' if count != 1 else ''} each ({seed_text}), "
+             f"10,000 samples per evaluation:")  # fmt: skip
+    lines = [intro, table(header, rows, right=tuple(range(1, len(header) - (1 if paired else 0))))]
+    return "\n\n".join(lines)
