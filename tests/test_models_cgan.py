@@ -153,6 +153,12 @@ def test_minibatch_std_appends_each_groups_spread_and_keeps_groups_apart():
     expected = varied.double().std(dim=0, unbiased=False).mean()
     assert torch.allclose(out[4:, 3], expected.float().expand(4, 2, 2), atol=1e-5)
     assert MinibatchStd(4)(torch.randn(6, 2, 1, 1))[:, 2].flatten().unique().numel() == 2  # 6 = two groups of 3
+    images = torch.randn(8, 5, 3, 3, requires_grad=True)  # channels-last (the default recipe's layout): the same
+    for layout in (torch.contiguous_format, torch.channels_last):
+        spread = MinibatchStd(4)(images.contiguous(memory_format=layout))[:, 5, 0, 0]
+        expected = images.detach().reshape(2, 4, -1).double().var(dim=1, unbiased=False).sqrt().mean(dim=1)
+        assert torch.allclose(spread, expected.float().repeat_interleave(4))
+        assert torch.autograd.grad(spread.sum(), images)[0].abs().sum() > 0
 
 
 def test_minibatch_std_in_the_dcgan_discriminator():

@@ -84,8 +84,12 @@ class MinibatchStd(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         b, c, h, w = x.shape
         group = max(g for g in range(1, min(self.group, b) + 1) if b % g == 0)
-        grouped = x.reshape(b // group, group, c, h, w).float()  # (B/G, G, C, H, W)
-        spread = (grouped.var(dim=1, unbiased=False) + 1e-8).sqrt().mean(dim=(1, 2, 3))  # (B/G,)
+        # (B/G, G, C*H*W): the mean over features below does not care in which order they lie. The variance is
+        # written out: torch.var over dim 1 of this 5-d view made the 28 px D's forward and backward at batch 128
+        # take ~80 ms on a CPU instead of ~45 (`var` alone ~25 ms); written out it costs nothing measurable
+        grouped = x.reshape(b // group, group, c * h * w).float()
+        centred = grouped - grouped.mean(dim=1, keepdim=True)
+        spread = (centred.square().mean(dim=1) + 1e-8).sqrt().mean(dim=1)  # (B/G,)
         spread = spread.to(x.dtype).repeat_interleave(group).view(b, 1, 1, 1).expand(b, 1, h, w)
         return torch.cat([x, spread], 1)  # (B, C + 1, H, W)
 
