@@ -153,6 +153,15 @@ def goals_markdown(results: list[dict], names: list[str], per_class_minutes: flo
         raise SystemExit(f"time_to_quality --table: {error}") from None
 
 
+def recipe_label(result: dict, alone: bool = True) -> str:
+    """A result's line in a picture: the recipe and its --set overrides; beside others, its seed first."""
+    overrides = ", ".join(result.get("settings", {}).get("overrides") or [])
+    if alone:
+        generator = result["condgan"]["recipe"]["model"]["generator"]
+        return f"condgan default recipe ({generator}{', ' + overrides if overrides else ''})"
+    return f"seed {result.get('seed', '?')}{', ' + overrides if overrides else ''}"
+
+
 def curves_picture(results: list[dict], path: Path, labels: list[str] | None = None) -> Path:
     """FID and conditional accuracy against training minutes (one line per result: seeds, say), the reference
     loop's beside them where a result has it; the full evaluations' FID as markers, and where they exist a third
@@ -163,9 +172,7 @@ def curves_picture(results: list[dict], path: Path, labels: list[str] | None = N
     fig, axes = pyplot().subplots(1, 3 if full else 2, figsize=(15 if full else 10, 3.8))
     fid_axis, accuracy_axis = axes[0], axes[1]
     if labels is None:
-        generator = results[0]["condgan"]["recipe"]["model"]["generator"]
-        labels = [f"condgan default recipe ({generator})"] if len(results) == 1 else [
-            f"seed {result.get('seed', '?')}" for result in results]  # fmt: skip
+        labels = [recipe_label(result, alone=len(results) == 1) for result in results]
     colors = pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (result, label) in enumerate(zip(results, labels, strict=True)):
         color = colors[i % len(colors)]
@@ -315,7 +322,8 @@ def main() -> None:
         scorer = CganScorer(resolved, args.fid_samples, device)  # as `condgan eval` (its seed 0)
         floor, floor_per_class = scorer.score_floor()
         print("real floor: " + ", ".join(f"{k} {v:.4g}" for k, v in floor.items()), flush=True)
-        print(f"condgan default recipe ({resolved.model.generator}, seed {resolved.train.seed}), "
+        overrides = "".join(f", {item}" for item in args.overrides)
+        print(f"condgan default recipe ({resolved.model.generator}{overrides}, seed {resolved.train.seed}), "
               f"{args.minutes:g} training minutes", flush=True)  # fmt: skip
         clock = QualityClock(args.minutes, args.eval_interval, probe, scorer.score_module, device, fid_minutes)
         try:
