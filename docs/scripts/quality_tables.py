@@ -124,14 +124,21 @@ def quality_goals_tables(results: list, per_class_minutes: float = 10.0, only: t
     return "\n\n".join(parts)
 
 
+def _not_measured(names: list) -> str:
+    """A line saying which of the results files `names` are not committed yet ('' when all are)."""
+    missing = [f"`benchmarks/results/{name}.json`" for name in names if not r.exists(name)]
+    if not missing:
+        return ""
+    verb = "is" if len(missing) == 1 else "are"
+    return f"*Not measured yet: this section appears when {', '.join(missing)} {verb} committed.*"
+
+
 def time_to_quality_goals(names: list | tuple | str, per_class_minutes: float = 10.0, only: tuple = ()) -> str:
     """time_to_quality.py results of one recipe, one per seed (`names`: results files): quality_goals_tables
     and the line saying how each was made; a line saying so where a file is not committed yet."""
     names = [names] if isinstance(names, str) else list(names)
-    missing = [f"`benchmarks/results/{name}.json`" for name in names if not r.exists(name)]
-    if missing:
-        verb = "is" if len(missing) == 1 else "are"
-        return f"*Not measured yet: this section appears when {', '.join(missing)} {verb} committed.*"
+    if missing := _not_measured(names):
+        return missing
     parts = [quality_goals_tables([r[name] for name in names], per_class_minutes, only)]
     return "\n\n".join([*parts, *(source(name) for name in names)])
 
@@ -142,10 +149,8 @@ def time_to_quality_recipes(groups: list | tuple, minutes: float = 10.0) -> str:
     same seeds, in how many seeds the second beats the first (a paired comparison: one seed's data order and
     initial weights are the same for both)."""
     at = f"{minutes:g}"
-    missing = [f"`benchmarks/results/{name}.json`" for _, names in groups for name in names if not r.exists(name)]
-    if missing:
-        verb = "is" if len(missing) == 1 else "are"
-        return f"*Not measured yet: this section appears when {', '.join(missing)} {verb} committed.*"
+    if missing := _not_measured([name for _, names in groups for name in names]):
+        return missing
     runs = {label: [r[name] for name in names] for label, names in groups}
     for items in runs.values():
         for item in items:
@@ -183,6 +188,6 @@ def time_to_quality_recipes(groups: list | tuple, minutes: float = 10.0) -> str:
     seed_text = ", ".join(fmt(s) for s in seeds[labels[0]])
     count = len(evaluations[labels[0]])
     intro = (f"**{at} minutes** of training, {count} seed{'s' if count != 1 else ''} each ({seed_text}), "
-             f"10,000 samples per evaluation:")  # fmt: skip
+             f"{fmt(every[0].settings.fid_samples)} samples per evaluation:")  # fmt: skip
     lines = [intro, table(header, rows, right=tuple(range(1, len(header) - (1 if paired else 0))))]
     return "\n\n".join(lines)
