@@ -47,11 +47,58 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def _cpu_times() -> list[int] | None:
+    """The first line of /proc/stat (user nice system idle iowait irq softirq steal ...), in ticks; None off Linux."""
+    try:
+        with open("/proc/stat") as stat:
+            return [int(field) for field in stat.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+
+
+_CPU_TIMES_AT_START = _cpu_times()  # this module loads when a benchmark starts
+
+
+def cpu_steal_share() -> float | None:
+    """The share of this machine's CPU time that its hypervisor gave to other guests since the benchmark
+    started (/proc/stat's steal column): on a shared VM, time that no setting of ours could use. None
+    where it cannot be read."""
+    now = _cpu_times()
+    if now is None or _CPU_TIMES_AT_START is None or len(now) < 8:
+        return None
+    spent = [after - before for after, before in zip(now, _CPU_TIMES_AT_START, strict=False)]
+    total = sum(spent[:8])  # user..steal (guest time is counted inside user already)
+    return round(spent[7] / total, 4) if total > 0 else 0.0
+
+
+def cpu_facts() -> dict:
+    """What this CPU is and which bf16 paths it has: the model name and whether oneDNN runs bfloat16
+    on it (AVX512-BF16 or AMX; without them bf16 is emulated and slow) and whether it has AMX tiles."""
+    model, flags = "", set()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                key, _, value = line.partition(":")
+                if key.strip() == "model name" and not model:
+                    model = value.strip()
+                elif key.strip() == "flags" and not flags:
+                    flags = set(value.split())
+    except OSError:
+        pass
+    return {
+        "cpu_model": model or platform.processor() or platform.machine(),
+        "cpu_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()),
+        "cpu_amx": bool(getattr(torch.cpu, "_is_amx_tile_supported", lambda: "amx_tile" in flags)()),
+    }
+
+
 def machine(device: torch.device, threads: int) -> dict:
     info = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cpus",
         "processor": platform.processor() or platform.machine(),
         "cpu_vector_units": torch.backends.cpu.get_cpu_capability(),  # e.g. AVX2 or AVX512: sets the matmul peak
+        **cpu_facts(),
+        "cpu_steal_share": cpu_steal_share(),  # of all CPU time while the benchmark ran; > 0.05: timings suffer
         "torch": torch.__version__,
         "threads": threads,
         "device": str(device),
@@ -85,9 +132,11 @@ def bench_config(yaml_path: Path, threads: int, device: str, overrides: list[str
     )
 
 
-def matmul_flops_per_second(device: torch.device, seconds: float = 2.0, dtype: torch.dtype = torch.float32) -> dict:
-    """The machine's measured matmul throughput in `dtype` (best of repeated square products)."""
-    n = 8192 if device.type == "cuda" else 2048
+def matmul_flops_per_second(device: torch.device, seconds: float = 2.0, dtype: torch.dtype = torch.float32,
+                            n: int | None = None) -> dict:
+    """The machine's measured matmul throughput in `dtype` (best of repeated n x n products; n defaults to
+    8192 on a GPU and 2048 on the CPU)."""
+    n = n or (8192 if device.type == "cuda" else 2048)
     a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
     for _ in range(3):
         a @ b

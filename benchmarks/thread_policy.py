@@ -33,12 +33,14 @@ SETTINGS = {  # name -> the wait-policy variables of the child process (all othe
     "ACTIVE": {"OMP_WAIT_POLICY": "ACTIVE"},
 }
 CONDGAN_SETTING = "PASSIVE, spin 3000 (condgan)"
+QUICK_SETTINGS = ("PASSIVE", CONDGAN_SETTING, "unset (libgomp default)", "ACTIVE")  # --quick: the four that differ most
 LOADS = ("quiet", "busy")
 MODELS = ("mlp", "dcgan")
 
 
-def child(threads: int, seconds: float) -> None:
-    """In a fresh process with the policy already in the environment: ms per step of each model."""
+def child(threads: int, seconds: float, least: int) -> None:
+    """In a fresh process with the policy already in the environment: ms per step of each model, after
+    2 * `least` warm-up steps, over at least `least` steps and `seconds`."""
     import tempfile
 
     from bench_common import DEFAULT_YAML, MLP_YAML, bench_config, build_trainer, setup
@@ -50,17 +52,17 @@ def child(threads: int, seconds: float) -> None:
             trainer, _, _ = build_trainer(
                 bench_config(yaml, threads, "cpu", ["train.batch_size=64"]), device, Path(tmp)
             )
-            for _ in range(10):
+            for _ in range(2 * least):
                 trainer._train_step()  # warm-up: the trainer's own step, exactly what fit() runs
             steps, started = 0, time.perf_counter()
-            while steps < 5 or time.perf_counter() - started < seconds:
+            while steps < least or time.perf_counter() - started < seconds:
                 trainer._train_step()
                 steps += 1
             result[name] = (time.perf_counter() - started) / steps * 1e3
     print(json.dumps(result))
 
 
-def measure(setting: str, load: str, threads: int, seconds: float) -> dict:
+def measure(setting: str, load: str, threads: int, seconds: float, least: int) -> dict:
     from bench_common import run_child
 
     from condgan.threads import library_default_environment
@@ -70,7 +72,7 @@ def measure(setting: str, load: str, threads: int, seconds: float) -> dict:
     if load == "busy":
         busy = subprocess.Popen([sys.executable, "-c", "while True: pass"])
     try:
-        child_args = ["--child", "--threads", threads, "--seconds", seconds]
+        child_args = ["--child", "--threads", threads, "--seconds", seconds, "--least", least]
         return run_child(__file__, child_args, env, f"measuring {setting} ({load})")
     finally:
         if busy is not None:
@@ -82,22 +84,29 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--seconds", type=float, default=5.0, help="measured seconds per model and setting")
-    parser.add_argument("--quick", action="store_true", help="a smoke run (0.5 s each), written to the temp dir")
+    parser.add_argument("--quick", action="store_true",
+                        help="a smoke run (4 settings, 2 steps each), written to the temp dir")  # fmt: skip
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--least", type=int, default=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        child(args.threads, args.seconds)
+        child(args.threads, args.seconds, args.least)
         return
     from bench_common import machine, markdown_table, write_result
 
+    settings = {name: SETTINGS[name] for name in QUICK_SETTINGS} if args.quick else SETTINGS
     if args.quick:
-        args.seconds = 0.5
-    ms = {(setting, load): measure(setting, load, args.threads, args.seconds) for load in LOADS for setting in SETTINGS}
+        args.seconds, args.least = 0.0, 2
+    ms = {
+        (setting, load): measure(setting, load, args.threads, args.seconds, args.least)
+        for load in LOADS
+        for setting in settings
+    }
     rows, results = [], []
     for load in LOADS:
         for model in MODELS:
             condgan = ms[(CONDGAN_SETTING, load)][model]
-            per_setting = {setting: ms[(setting, load)][model] for setting in SETTINGS}
+            per_setting = {setting: ms[(setting, load)][model] for setting in settings}
             results.append({"load": load, "model": model, "ms_per_step": per_setting,
                             "condgan_speedup_over_passive": per_setting["PASSIVE"] / condgan})  # fmt: skip
             rows.append([load, model, *per_setting.values()])
@@ -107,14 +116,14 @@ def main() -> None:
         "benchmark": "thread_policy",
         "quick": args.quick,
         "seconds_per_point": args.seconds,
-        "settings": SETTINGS,
+        "settings": settings,
         "condgan_setting": CONDGAN_SETTING,
         "results": results,
         **machine(torch.device("cpu"), args.threads),
     }
     path = write_result("thread_policy", result)
     print("ms per training step:")
-    print(markdown_table(["load", "model (batch 64)", *SETTINGS], rows))
+    print(markdown_table(["load", "model (batch 64)", *settings], rows))
     print(f"\nwrote {path}")
 
 

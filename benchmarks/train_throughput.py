@@ -1,7 +1,8 @@
 """Training throughput: condgan mlp and dcgan beside a tutorial-style reference loop, in one run.
 
     python benchmarks/train_throughput.py [--threads 2] [--seconds 60] [--repeats 3] [--device auto]
-                                          [--variants compile,bf16]
+                                          [--variants compile,bf16,contiguous] [--models mlp,dcgan,reference]
+                                          [--name NAME]
 
 Measures images/s and steps/s of `condgan.training.train` for the seed's MLP cGAN
 (configs/mlp-cgan.yaml) and the default recipe (configs/fashion-mnist.yaml, dcgan), both at
@@ -13,10 +14,13 @@ default, what a tutorial script gets), and once more with condgan's, so the tabl
 thread setting alone is worth. The measurements take turns, `--repeats` rounds, and the median is
 reported. Also: FLOPs per training step
 (torch.utils.flop_counter), the machine's float32 matmul throughput measured in the same run,
-and the fraction of it each loop reaches. `--variants` adds the condgan mlp loop with
-torch.compile (`train.compile=true`) and with bf16 autocast (`train.precision=bf16`), to measure
-what they are worth beside the rest. Writes benchmarks/results/train_throughput.json and prints a
-Markdown table. Target: condgan mlp >= 2x the reference's images/s.
+and the fraction of it each loop reaches. `--variants` adds the condgan loops again with
+torch.compile (`train.compile=true`), with bf16 autocast (`train.precision=bf16`; then the bf16
+matmul throughput is measured too, the peak those loops are held to) or in contiguous memory
+(`train.channels_last=false`), to measure what they are worth beside the rest; `--models` keeps
+the loops of some models only (`dcgan` alone: the default recipe and its variants). Writes
+benchmarks/results/train_throughput.json (`--name NAME`: NAME.json) and prints a Markdown table.
+Target: condgan mlp >= 2x the reference's images/s.
 """
 
 from __future__ import annotations
@@ -28,6 +32,8 @@ use_condgan_threads()  # before torch is imported
 import argparse  # noqa: E402
 import json  # noqa: E402
 import os  # noqa: E402
+import shlex  # noqa: E402
+import sys  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -47,9 +53,14 @@ LOOPS = {
     REFERENCE: ("reference", {}),
     "reference mlp, condgan's thread setting": ("reference", CONDGAN_WAIT),
 }
-# --variants: the condgan mlp loop again with one of these speed options (`--set` overrides)
-VARIANTS = {"compile": "train.compile=true", "bf16": "train.precision=bf16"}
-VARIANT_LOOPS = {f"condgan mlp, {override}": ("mlp", CONDGAN_WAIT) for override in VARIANTS.values()}
+MODELS = ("mlp", "dcgan", "reference")
+# --variants: the condgan loops again with one of these speed options (`--set` overrides)
+VARIANTS = {"compile": "train.compile=true", "bf16": "train.precision=bf16", "contiguous": "train.channels_last=false"}
+VARIANT_LOOPS = {
+    f"condgan {model}, {override}": (model, CONDGAN_WAIT)
+    for model in ("mlp", "dcgan")
+    for override in VARIANTS.values()
+}
 
 
 class Finished(Exception):
@@ -124,12 +135,12 @@ def reference_step_flops(loop: ReferenceLoop) -> int:
 def configs(threads: int, device: str, extra: tuple[str, ...] = ()) -> dict:
     return {
         "mlp": bench.bench_config(bench.MLP_YAML, threads, device, ["train.batch_size=64", *extra]),
-        "dcgan": bench.bench_config(bench.DEFAULT_YAML, threads, device, ["train.batch_size=64"]),
+        "dcgan": bench.bench_config(bench.DEFAULT_YAML, threads, device, ["train.batch_size=64", *extra]),
     }
 
 
 def loop_overrides(loop: str) -> tuple[str, ...]:
-    """The `--set` overrides of a variant loop ("condgan mlp, train.compile=true"); () for the others."""
+    """The `--set` overrides of a variant loop ("condgan dcgan, train.compile=true"); () for the others."""
     return (loop.split(", ", 1)[1],) if loop in VARIANT_LOOPS else ()
 
 
@@ -165,16 +176,24 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=20, help="steps before the clock starts")
     parser.add_argument("--repeats", type=int, default=3, help="rounds (the loops take turns); median reported")
     parser.add_argument("--variants", default="", metavar="NAMES",
-                        help=f"also time the mlp loop with, comma-separated: {', '.join(VARIANTS)}")  # fmt: skip
+                        help=f"also time the condgan loops with, comma-separated: {', '.join(VARIANTS)}")  # fmt: skip
+    parser.add_argument("--models", default=",".join(MODELS), metavar="NAMES",
+                        help=f"time the loops of these models only, comma-separated: {', '.join(MODELS)}")  # fmt: skip
+    parser.add_argument("--name", default="train_throughput", help="results file name (default train_throughput)")
     parser.add_argument("--child", choices=[*LOOPS, *VARIANT_LOOPS], help=argparse.SUPPRESS)
     args = parser.parse_args()
-    unknown = [v for v in filter(None, args.variants.split(",")) if v not in VARIANTS]
-    if unknown:
-        parser.error(f"unknown variant(s) {', '.join(unknown)}; valid: {', '.join(VARIANTS)}")
+    variants, models = list(filter(None, args.variants.split(","))), list(filter(None, args.models.split(",")))
+    for what, asked, valid in (("variant", variants, VARIANTS), ("model", models, MODELS)):
+        unknown = [name for name in asked if name not in valid]
+        if unknown:
+            parser.error(f"unknown {what}(s) {', '.join(unknown)}; valid: {', '.join(valid)}")
+    if not models:
+        parser.error(f"--models names none; give one or more of {', '.join(MODELS)}")
     loops = {
-        **LOOPS,
-        **{f"condgan mlp, {VARIANTS[v]}": LOOPS["condgan mlp"] for v in filter(None, args.variants.split(","))},
-    }
+        **{name: loop for name, loop in LOOPS.items() if loop[0] in models},
+        **{f"condgan {model}, {VARIANTS[v]}": LOOPS[f"condgan {model}"] for v in variants
+           for model in ("mlp", "dcgan") if model in models},
+    }  # fmt: skip
     if args.child:
         child(args.child, args)
         return
@@ -182,10 +201,14 @@ def main() -> None:
         args.seconds, args.warmup, args.repeats = 2.0, 3, 1
     device = bench.setup(args.threads, args.device)
     by_model = configs(args.threads, str(device))
-    flops_of = {name: condgan_step_flops(config, device) for name, config in by_model.items()}
-    flops_of["reference"] = reference_step_flops(reference_loop(by_model["mlp"], device))
+    flops_of = {name: condgan_step_flops(config, device) for name, config in by_model.items() if name in models}
+    if "reference" in models:
+        flops_of["reference"] = reference_step_flops(reference_loop(by_model["mlp"], device))
     flops = {loop: flops_of[model] for loop, (model, _) in loops.items()}
     matmul = bench.matmul_flops_per_second(device)
+    peaks = {"float32": matmul}  # each loop's FLOP share is of the matmul peak in its own precision
+    if "bf16" in variants:
+        peaks["bfloat16"] = bench.matmul_flops_per_second(device, dtype=torch.bfloat16)
 
     runs: dict[str, list[dict]] = {name: [] for name in loops}
     for round_ in range(args.repeats):
@@ -193,12 +216,13 @@ def main() -> None:
         for loop in loops:
             runs[loop].append(measure_in_process(loop, args))
 
-    reference_rate = bench.median([r["images_per_s"] for r in runs[REFERENCE]])
+    reference_rate = bench.median([r["images_per_s"] for r in runs[REFERENCE]]) if REFERENCE in runs else None
     results = []
     for name, measured in runs.items():
         steps_per_s = bench.median([r["steps_per_s"] for r in measured])
         images_per_s = bench.median([r["images_per_s"] for r in measured])
         achieved = flops[name] * steps_per_s
+        peak = peaks["bfloat16" if VARIANTS["bf16"] in name else "float32"]
         results.append({
             "loop": name,
             "batch_size": 64,
@@ -208,31 +232,38 @@ def main() -> None:
             "openmp_wait_variables": loops[name][1],
             "flops_per_step": flops[name],
             "flops_per_s": achieved,
-            "fraction_of_matmul_peak": achieved / matmul["flops_per_second"],
-            "ratio_to_reference": images_per_s / reference_rate,
+            "matmul_peak_dtype": peak["dtype"],
+            "fraction_of_matmul_peak": achieved / peak["flops_per_second"],
+            "ratio_to_reference": images_per_s / reference_rate if reference_rate else None,
         })  # fmt: skip
-    mlp = next(r for r in results if r["loop"] == "condgan mlp")
+    mlp = next((r for r in results if r["loop"] == "condgan mlp"), None)
+    met = mlp["ratio_to_reference"] >= 2.0 if mlp and reference_rate else None  # None: not measured this run
     result = {
         "benchmark": "train_throughput",
+        "command": shlex.join(["python", "benchmarks/train_throughput.py", *sys.argv[1:]]),
         "quick": args.quick,
         "seconds_per_measurement": args.seconds,
         "warmup_steps": args.warmup,
         "repeats": args.repeats,
         "matmul": matmul,
+        **({"matmul_bf16": peaks["bfloat16"]} if "bfloat16" in peaks else {}),
+        "models": models,
         "results": results,
-        "target": {"mlp_ratio_to_reference_at_least": 2.0, "met": mlp["ratio_to_reference"] >= 2.0},
+        "target": {"mlp_ratio_to_reference_at_least": 2.0, "met": met},
         **bench.machine(device, args.threads),
     }
-    path = bench.write_result("train_throughput", result)
+    path = bench.write_result(args.name, result)
     rows = [
-        [r["loop"], r["images_per_s"], r["steps_per_s"], r["ratio_to_reference"], r["flops_per_step"] / 1e9,
-         r["flops_per_s"] / 1e9, f"{100 * r['fraction_of_matmul_peak']:.1f}%"]
+        [r["loop"], r["images_per_s"], r["steps_per_s"], r["ratio_to_reference"] or "-", r["flops_per_step"] / 1e9,
+         r["flops_per_s"] / 1e9, f"{100 * r['fraction_of_matmul_peak']:.1f}% ({r['matmul_peak_dtype']})"]
         for r in results
     ]  # fmt: skip
     headers = ["loop (batch 64)", "images/s", "steps/s", "x reference", "GFLOP/step", "GFLOP/s", "of matmul peak"]
     print(bench.markdown_table(headers, rows))
-    print(f"\nmatmul peak: {matmul['flops_per_second'] / 1e9:.1f} GFLOP/s ({matmul['n']}x{matmul['n']} float32); "
-          f"target mlp >= 2x reference: {'met' if result['target']['met'] else 'NOT met'}; wrote {path}")  # fmt: skip
+    said = {True: "met", False: "NOT met", None: "not measured (needs the mlp and reference loops)"}[met]
+    for peak in peaks.values():
+        print(f"matmul peak: {peak['flops_per_second'] / 1e9:.1f} GFLOP/s ({peak['n']}x{peak['n']} {peak['dtype']})")
+    print(f"\ntarget mlp >= 2x reference: {said}; wrote {path}")
 
 
 if __name__ == "__main__":

@@ -37,25 +37,47 @@ def run_refused(name: str, *args: str) -> subprocess.CompletedProcess:
 
 @pytest.mark.slow
 def test_train_throughput_measures_condgan_beside_the_reference():
-    stdout, result = run_quick("train_throughput", "--variants", "bf16")
+    stdout, result = run_quick("train_throughput")
     loops = {row["loop"]: row for row in result["results"]}
     reference, with_our_threads = "reference mlp (tutorial loop)", "reference mlp, condgan's thread setting"
-    bf16 = "condgan mlp, train.precision=bf16"
-    assert set(loops) == {"condgan mlp", "condgan dcgan", reference, with_our_threads, bf16}
-    assert loops[bf16]["flops_per_step"] == loops["condgan mlp"]["flops_per_step"]  # the same model, other precision
+    assert set(loops) == {"condgan mlp", "condgan dcgan", reference, with_our_threads}
     assert loops[reference]["ratio_to_reference"] == 1.0
     # each loop ran in its own process: the reference with no wait policy, the others with condgan's
     assert loops[reference]["openmp_wait_variables"] == {}
-    for name in (with_our_threads, "condgan mlp", "condgan dcgan", bf16):
+    for name in (with_our_threads, "condgan mlp", "condgan dcgan"):
         assert loops[name]["openmp_wait_variables"] == CONDGAN_WAIT
     peak = result["matmul"]["flops_per_second"]
     for row in loops.values():  # the share of the peak is the arithmetic it says (a busy machine can push it past 1)
-        assert row["images_per_s"] > 0
+        assert row["images_per_s"] > 0 and row["matmul_peak_dtype"] == "float32"
         assert row["flops_per_s"] == pytest.approx(row["flops_per_step"] * row["steps_per_s"])
         assert row["fraction_of_matmul_peak"] == pytest.approx(row["flops_per_s"] / peak)
     # the tutorial loop computes D's weight gradients in G's step too: more FLOPs for the same model
     assert loops["reference mlp (tutorial loop)"]["flops_per_step"] > loops["condgan mlp"]["flops_per_step"]
-    assert "x reference" in stdout
+    assert "x reference" in stdout and result["target"]["met"] in (True, False)
+
+
+@pytest.mark.slow
+def test_train_throughput_times_the_default_recipe_in_bf16_and_contiguous_memory():
+    """--models dcgan --variants bf16,contiguous: the default recipe beside its variants, no reference,
+    so no target verdict; the bf16 loop is held to the bf16 matmul peak. A bad variant or model name
+    stops the script before it measures anything."""
+    stdout, result = run_quick("train_throughput", "--models", "dcgan", "--variants", "bf16,contiguous", "--name",
+                               "train_throughput_dcgan_smoke", stem="train_throughput_dcgan_smoke")  # fmt: skip
+    loops = {row["loop"]: row for row in result["results"]}
+    bf16, contiguous = "condgan dcgan, train.precision=bf16", "condgan dcgan, train.channels_last=false"
+    assert set(loops) == {"condgan dcgan", bf16, contiguous}
+    assert loops[bf16]["flops_per_step"] == loops[contiguous]["flops_per_step"]  # the same model in other settings
+    assert loops[bf16]["flops_per_step"] == loops["condgan dcgan"]["flops_per_step"]
+    peaks = {result[key]["dtype"]: result[key]["flops_per_second"] for key in ("matmul", "matmul_bf16")}
+    assert [loops[name]["matmul_peak_dtype"] for name in ("condgan dcgan", bf16)] == ["float32", "bfloat16"]
+    for row in loops.values():
+        assert row["ratio_to_reference"] is None and row["images_per_s"] > 0
+        assert row["fraction_of_matmul_peak"] == pytest.approx(row["flops_per_s"] / peaks[row["matmul_peak_dtype"]])
+    assert result["target"]["met"] is None and "not measured" in stdout
+    refusals = ((["--variants", "bf17"], "unknown variant(s) bf17"), (["--models", "gan"], "unknown model(s) gan"))
+    for bad, said in refusals:
+        refused = run_refused("train_throughput", *bad)
+        assert refused.returncode == 2 and said in refused.stderr
 
 
 @pytest.mark.slow
@@ -73,6 +95,7 @@ def test_sample_throughput_reports_the_bound_the_cpu_sets():
     dcgan = next(row for row in rows if row["generator"] == "dcgan")
     assert 20e6 < dcgan["flops_per_image"] < 40e6  # ~27 MFLOP per 28x28 image at width 32
     assert set(result["target"]["met"]["dcgan"]) == {"fp32", "bf16"}
+    assert result["target"]["batch"] == max(row["batch"] for row in rows) == 64  # --quick stops at batch 64
     assert "images/s at fp32 matmul peak" in stdout
 
 
@@ -188,6 +211,8 @@ def test_translation_256_times_condgan_and_says_why_the_reference_did_not_run():
     assert (config["generator"], config["norm"], config["loss"], config["batch_size"]) == ("unet", "batch", "bce", 1)
     assert (config["image_size"], config["channels"], config["l1_weight"]) == (256, 3, 100.0)
     assert result["cpu_vector_units"] and len(result["load_average"]) == 3
+    assert result["cpu_model"] and isinstance(result["cpu_bf16"], bool) and isinstance(result["cpu_amx"], bool)
+    assert result["cpu_steal_share"] is None or 0.0 <= result["cpu_steal_share"] <= 1.0
 
 
 @pytest.mark.slow

@@ -153,9 +153,15 @@ def source(name: str, command: str = "") -> str:
     if not command:
         raise RenderError(f"{name}.json records no command: pass source({name!r}, command=...)")
     machine = data.get("machine", "machine not recorded")
+    if data.get("cpu_model"):
+        machine = f"{data['cpu_model']}, {machine}"
     if data.get("cpu_vector_units"):
-        machine += f" ({data['cpu_vector_units']})"
+        bf16_units = ["AMX"] if data.get("cpu_amx") else ["bf16"] if data.get("cpu_bf16") else []
+        units = [data["cpu_vector_units"], *bf16_units]
+        machine += f" ({', '.join(units)})"
     details = [machine]
+    if (data.get("cpu_steal_share") or 0) > 0.05:  # a shared VM: the timings ran on part of the CPU
+        details.append(f"{data['cpu_steal_share']:.0%} of CPU time taken by other guests")
     if data.get("threads"):
         details.append(f"{data['threads']} thread{'s' if data['threads'] != 1 else ''}")
     if data.get("torch"):

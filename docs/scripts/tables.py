@@ -7,6 +7,8 @@ a direction (lower FID, higher SSIM, ...).
 
 from __future__ import annotations
 
+import statistics
+
 from docdata import RESULTS, Files, Pretrained, RenderError, best_marked, figure, fmt, source, table
 from quality_tables import time_to_quality_goals, time_to_quality_recipes
 
@@ -94,6 +96,34 @@ def throughput_table() -> str:
         ])  # fmt: skip
     header = ["loop (batch 64)", "images/s", "steps/s", "x reference", "GFLOP/step", "GFLOP/s", "of matmul peak"]
     return table(header, body, right=(1, 2, 3, 4, 5, 6))
+
+
+def round_ratios(name: str, loop: str) -> list[float]:
+    """train_throughput.py: a loop's images/s over the first loop's, round by round (side by side in time)."""
+    data = r[name]
+    first = data.results[0].images_per_s_each_round
+    return [a / b for a, b in zip(data.results.find(loop=loop).images_per_s_each_round, first, strict=True)]
+
+
+def median_round_ratio(name: str, loop: str) -> float:
+    """The median of round_ratios: how much faster `loop` ran than the first loop, side by side."""
+    return statistics.median(round_ratios(name, loop))
+
+
+def throughput_variants_table(name: str) -> str:
+    """train_throughput.py --variants: each loop beside the first (the recipe as it is), as the median
+    and range of the ratios of the same round (the rounds ran in turn, so a ratio is side by side)."""
+    data = r[name]
+    body = []
+    for item in data.results:
+        ratios = sorted(round_ratios(name, item.loop))
+        spread = f"{fmt(statistics.median(ratios), '.2f')}× ({fmt(ratios[0], '.2f')}–{fmt(ratios[-1], '.2f')})"
+        share = f"{fmt(item.fraction_of_matmul_peak, '.1%')} ({item.matmul_peak_dtype})"
+        body.append([item.loop, fmt(item.images_per_s, ",.0f"), spread, fmt(item.flops_per_s / 1e9, ".1f"), share])
+    rounds = len(data.results[0].images_per_s_each_round)
+    header = ["loop (batch 64)", "images/s (median)", f"× the first loop, same round ({rounds} rounds)", "GFLOP/s",
+              "of its matmul peak"]  # fmt: skip
+    return table(header, body, right=(1, 2, 3, 4))
 
 
 PARTS = {"data": "data", "d_loss": "D loss", "d_update": "D update", "g_loss": "G loss", "g_update": "G update",
@@ -435,8 +465,9 @@ def results_table(name: str) -> str:
     return table(["key", "value"], [[k, fmt(v)] for k, v in scalars])
 
 
-TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_table, profile_parts_table,
-                                  top_ops_table, profile_floor_table, thread_policy_table, sample_throughput_table,
-                                  time_to_quality_table, time_to_quality_goals, time_to_quality_recipes, steps_at,
-                                  pretrained_table, models_table, sketch_results, web_load_results, results_table,
-                                  translation_256_table, cyclegan_results, cyclegan_compare)}  # fmt: skip
+TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_table, throughput_variants_table,
+                                  median_round_ratio, profile_parts_table, top_ops_table, profile_floor_table,
+                                  thread_policy_table, sample_throughput_table, time_to_quality_table,
+                                  time_to_quality_goals, time_to_quality_recipes, steps_at, pretrained_table,
+                                  models_table, sketch_results, web_load_results, results_table, translation_256_table,
+                                  cyclegan_results, cyclegan_compare)}  # fmt: skip
