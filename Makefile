@@ -26,8 +26,10 @@ demo: $(VENV)/.base
 	@( $(PY) -c "import gradio" 2>/dev/null || $(PY) -m pip install --quiet "gradio>=6.0" ) > $(VENV)/web-install.log 2>&1 & \
 	$(VENV)/bin/condgan demo --out runs/demo --force; status=$$?; wait; exit $$status
 
+# The suite in TEST_WORKERS processes (pytest-xdist; tests/conftest.py gives each its share of the cores)
+TEST_WORKERS ?= 2
 test: $(VENV)/.dev
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n $(TEST_WORKERS)
 
 test-fast: $(VENV)/.dev
 	$(PY) -m pytest -q -m "not slow"

@@ -14,7 +14,9 @@ use_condgan_threads()  # before torch is imported: condgan's OpenMP wait policy
 import pytest  # noqa: E402
 import torch  # noqa: E402
 
-torch.set_num_threads(min(2, os.cpu_count() or 1))
+# `make test` runs two pytest-xdist workers: each takes its share of the cores, so they don't oversubscribe them
+WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+torch.set_num_threads(max(1, min(2, (os.cpu_count() or 1) // WORKERS)))
 
 from condgan.config import load_config  # noqa: E402
 

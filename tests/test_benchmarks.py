@@ -319,6 +319,14 @@ def test_time_to_quality_evaluates_in_full_at_its_minutes_and_tables_the_seeds(c
     assert fid_line.endswith("| 1/1 seeds |") and "**0.25 minutes** of training, 1 seed each (3)" in sided
     assert "Not measured yet" in quality_tables.time_to_quality_recipes((("default", ["ttq_a", "ttq_none"]),))
 
+    # one run across its minute points: a column each, headed by its step, beside the floor and the goal
+    curve = quality_tables.time_to_quality_curve("ttq_a")
+    steps = [first["condgan"]["eval_at_minutes"][at]["step"] for at in ("0.1", "0.25")]
+    assert curve.startswith(f"| metric | 0.1 min (step {steps[0]:,d}) | 0.25 min (step {steps[1]:,d}) | real floor |")
+    fid = f"{10 * fid_floor:.3f}"
+    assert f"| FID | {fid} | {fid} | {fid_floor:.3f} | ≤ 3× real ({3 * fid_floor:.3f}) |" in curve
+    assert "--no-reference" in curve and "Not measured yet" in quality_tables.time_to_quality_curve("ttq_none")
+
 
 @pytest.mark.parametrize("name, args, status, message", [
     ("train_throughput", ["--variants", "fp8"], 2, "unknown variant(s) fp8; valid: compile, bf16"),

@@ -124,6 +124,29 @@ def quality_goals_tables(results: list, per_class_minutes: float = 10.0, only: t
     return "\n\n".join(parts)
 
 
+def time_to_quality_curve(name: str) -> str:
+    """One time_to_quality.py result across its full evaluations: a column per minute point (its step in the
+    header), a row per metric, the best point in bold, beside the real floor and the goal (#15's at 10 minutes)."""
+    if missing := _not_measured([name]):
+        return missing
+    item = r[name]
+    run, goals = item.condgan, item.get("goals") or {}
+    points = sorted(run.eval_at_minutes.keys(), key=float)
+    if not points:
+        raise RenderError(f"{item.where} has no full evaluation")
+    header = ["metric", *(f"{at} min (step {fmt(run.eval_at_minutes[at].step, ',d')})" for at in points),
+              "real floor", "goal at 10 min"]  # fmt: skip
+    rows = []
+    for key, (label, spec) in QUALITY_METRICS.items():
+        if key not in run.floor.metrics:
+            continue
+        values = [run.eval_at_minutes[at].metrics[key] for at in points]
+        goal = _quality_goal(goals[key], run.floor.metrics[key], spec)[0] if key in goals else "-"
+        rows.append([label, *best_marked(values, spec, key in LOWER_IS_BETTER), fmt(run.floor.metrics[key], spec),
+                     goal])  # fmt: skip
+    return "\n\n".join([table(header, rows, right=tuple(range(1, len(points) + 2))), source(name)])
+
+
 def _not_measured(names: list) -> str:
     """A line saying which of the results files `names` are not committed yet ('' when all are)."""
     missing = [f"`benchmarks/results/{name}.json`" for name in names if not r.exists(name)]
