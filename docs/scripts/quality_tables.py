@@ -147,6 +147,13 @@ def time_to_quality_curve(name: str) -> str:
     return "\n\n".join([table(header, rows, right=tuple(range(1, len(points) + 2))), source(name)])
 
 
+def steps_ratio(names: list | tuple, baseline: list | tuple, minutes: float = 10.0) -> float:
+    """How many times the steps of the `baseline` runs the `names` runs made by `minutes` (summed over seeds)."""
+    at = f"{minutes:g}"
+    return sum(r[n].condgan.eval_at_minutes[at].step for n in names) / sum(
+        r[n].condgan.eval_at_minutes[at].step for n in baseline)
+
+
 def _not_measured(names: list) -> str:
     """A line saying which of the results files `names` are not committed yet ('' when all are)."""
     missing = [f"`benchmarks/results/{name}.json`" for name in names if not r.exists(name)]
