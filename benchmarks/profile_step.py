@@ -185,11 +185,11 @@ def main() -> None:
     if args.quick:
         args.steps, args.warmup = 3, 2
     device = bench.setup(args.threads, args.device)
-    models = {"mlp": bench.MLP_YAML, "dcgan": bench.DEFAULT_YAML}
+    models = {"mlp": bench.MLP_YAML, "dcgan": bench.DEFAULT_YAML}  # profiled in float32 (auto: bf16 for dcgan on AMX)
     profiles = [
         profile_model(
             name,
-            bench.bench_config(yaml, args.threads, str(device), ["train.batch_size=64"]),
+            bench.bench_config(yaml, args.threads, str(device), ["train.batch_size=64", "train.precision=fp32"]),
             device,
             args.steps,
             args.warmup,

@@ -50,7 +50,7 @@ def child(threads: int, seconds: float, least: int) -> None:
     for name, yaml in (("mlp", MLP_YAML), ("dcgan", DEFAULT_YAML)):
         with tempfile.TemporaryDirectory(prefix="condgan-bench-") as tmp:
             trainer, _, _ = build_trainer(
-                bench_config(yaml, threads, "cpu", ["train.batch_size=64"]), device, Path(tmp)
+                bench_config(yaml, threads, "cpu", ["train.batch_size=64", "train.precision=fp32"]), device, Path(tmp)
             )
             for _ in range(2 * least):
                 trainer._train_step()  # warm-up: the trainer's own step, exactly what fit() runs

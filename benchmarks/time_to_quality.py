@@ -84,6 +84,7 @@ class QualityClock:
         self.paused = 0.0
         self.records: list[dict] = []
         self.evaluations: dict[str, dict] = {}  # "10" -> {"minutes", "step", "metrics", "per_class"}
+        self.precision = None  # what train.precision resolved to (fp32, bf16, fp16), from the trainer
 
     def check(self, train_seconds: float, step: int, generator: Callable[[], torch.nn.Module]) -> bool:
         if not self.points or train_seconds < self.points[0]:
@@ -112,6 +113,7 @@ class QualityClock:
         return train_seconds >= self.end
 
     def on_step_end(self, trainer) -> None:  # as a condgan Trainer callback
+        self.precision = trainer.precision.name
         if self.check(trainer.elapsed - self.paused, trainer.step, lambda: trainer.sampling_generator):
             raise TimeUp
 
@@ -121,7 +123,8 @@ class QualityClock:
             hit = next((r for r in self.records if r.get("accuracy", 0) >= target), None)
             reached[f"{target:.2f}"] = round(hit["minutes"], 2) if hit else None
         fids = {f"{r['fid_point_minutes']:g}": r["fid_full"] for r in self.records if "fid_full" in r}
-        return {"minutes_to_accuracy": reached, "fid_at_minutes": fids, "eval_at_minutes": self.evaluations,
+        return {"precision": self.precision, "minutes_to_accuracy": reached, "fid_at_minutes": fids,
+                "eval_at_minutes": self.evaluations,
                 "checks": self.records}  # fmt: skip
 
 
@@ -153,40 +156,79 @@ def goals_markdown(results: list[dict], names: list[str], per_class_minutes: flo
         raise SystemExit(f"time_to_quality --table: {error}") from None
 
 
-def recipe_label(result: dict, alone: bool = True) -> str:
-    """A result's line in a picture: the recipe and its --set overrides; beside others, its seed first."""
-    overrides = ", ".join(result.get("settings", {}).get("overrides") or [])
-    if alone:
-        generator = result["condgan"]["recipe"]["model"]["generator"]
-        return f"condgan default recipe ({generator}{', ' + overrides if overrides else ''})"
-    return f"seed {result.get('seed', '?')}{', ' + overrides if overrides else ''}"
+def recipe_settings(result: dict) -> dict:
+    """A result's recipe as flat `section.key` settings (model, loss, train; not the seed), with train.precision
+    as it resolved. A result that does not record the resolved precision predates `auto` choosing bf16 on a
+    CPU: its `auto` was fp32 there."""
+    recipe = result["condgan"]["recipe"]
+    flat = {f"{section}.{key}": value for section in ("model", "loss", "train")
+            for key, value in recipe.get(section, {}).items() if key != "seed"}  # fmt: skip
+    resolved = result["condgan"].get("precision")
+    flat["train.precision"] = resolved or {"auto": "fp32"}.get(flat.get("train.precision"), flat.get("train.precision"))
+    return flat
+
+
+def recipe_labels(results: list[dict]) -> list[str]:
+    """Each result's line in a picture: alone, the recipe and its --set overrides; beside others, its seed and
+    the settings in which the results differ (the recipes' own values, whatever the code's defaults were)."""
+    if len(results) == 1:
+        overrides = ", ".join(results[0].get("settings", {}).get("overrides") or [])
+        generator = results[0]["condgan"]["recipe"]["model"]["generator"]
+        return [f"condgan default recipe ({generator}{', ' + overrides if overrides else ''})"]
+    flat = [recipe_settings(result) for result in results]
+    keys = sorted({k for f in flat for k in f if len({repr(g.get(k)) for g in flat}) > 1})
+    return [", ".join([f"seed {result.get('seed', '?')}", *(f"{k.split('.', 1)[1]}={f.get(k)}" for k in keys)])
+            for result, f in zip(results, flat, strict=True)]  # fmt: skip
+
+
+def line_colors(results: list[dict]) -> list:
+    """One hue per recipe, a shade of it per seed, where several recipes each have several seeds; else the
+    default colour cycle."""
+    from condgan.plots import pyplot
+
+    recipes = [repr(sorted(recipe_settings(result).items())) for result in results]
+    distinct = list(dict.fromkeys(recipes))
+    if len(distinct) in (1, len(results)):
+        cycle = pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
+        return [cycle[i % len(cycle)] for i in range(len(results))]
+    maps = ("Blues", "Oranges", "Greens", "Purples", "Reds", "Greys")
+    colors = []
+    for i, recipe in enumerate(recipes):
+        same = [j for j, other in enumerate(recipes) if other == recipe]
+        shade = 0.95 - 0.45 * same.index(i) / max(1, len(same) - 1)
+        colors.append(pyplot().get_cmap(maps[distinct.index(recipe) % len(maps)])(shade))
+    return colors
 
 
 def curves_picture(results: list[dict], path: Path, labels: list[str] | None = None) -> Path:
     """FID and conditional accuracy against training minutes (one line per result: seeds, say), the reference
     loop's beside them where a result has it; the full evaluations' FID as markers, and where they exist a third
-    panel of recall and coverage at the FID points; the real floor and #15's goals as thin lines."""
+    panel of recall and coverage at the FID points; the real floor and #15's goals as thin lines. Several results
+    share one legend of their lines, below the panels."""
     from condgan.plots import pyplot, save_figure
 
     full = any(result["condgan"].get("eval_at_minutes") for result in results)
-    fig, axes = pyplot().subplots(1, 3 if full else 2, figsize=(15 if full else 10, 3.8))
+    panels, shared = 3 if full else 2, len(results) > 1
+    legend_rows = -(-len(results) // 2) if shared else 0  # two lines' labels per row
+    fig = pyplot().figure(figsize=(15 if full else 10, 3.8 + 0.25 * legend_rows))
+    grid = fig.add_gridspec(2 if shared else 1, panels, height_ratios=[3.8, 0.25 * legend_rows] if shared else None)
+    axes = [fig.add_subplot(grid[0, i]) for i in range(panels)]
     fid_axis, accuracy_axis = axes[0], axes[1]
-    if labels is None:
-        labels = [recipe_label(result, alone=len(results) == 1) for result in results]
-    colors = pyplot().rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (result, label) in enumerate(zip(results, labels, strict=True)):
-        color = colors[i % len(colors)]
+    labels = labels or recipe_labels(results)
+    lines = []
+    for color, result, label in zip(line_colors(results), results, labels, strict=True):
         part = result["condgan"]
         minutes = [c["minutes"] for c in part["checks"]]
-        fid_axis.plot(minutes, [c["fid"] for c in part["checks"]], color=color, linewidth=1, label=label)
-        accuracy_axis.plot(minutes, [c["accuracy"] for c in part["checks"]], color=color, linewidth=1, label=label)
+        own = {} if shared else {"label": label}  # several: one shared legend below
+        lines += fid_axis.plot(minutes, [c["fid"] for c in part["checks"]], color=color, linewidth=1, **own)
+        accuracy_axis.plot(minutes, [c["accuracy"] for c in part["checks"]], color=color, linewidth=1, **own)
         full_checks = [c for c in part["checks"] if "fid_full" in c]
         fid_axis.plot([c["minutes"] for c in full_checks], [c["fid_full"] for c in full_checks], "o", color=color,
                       markersize=4)  # fmt: skip
         evaluations = sorted(part.get("eval_at_minutes", {}).values(), key=lambda e: e["minutes"])
         if evaluations:
             at = [e["minutes"] for e in evaluations]
-            axes[2].plot(at, [e["metrics"]["recall"] for e in evaluations], "o-", color=color, label=label)
+            axes[2].plot(at, [e["metrics"]["recall"] for e in evaluations], "o-", color=color, **own)
             axes[2].plot(at, [e["metrics"]["coverage"] for e in evaluations], "s--", color=color)
         if result.get("reference"):
             checks = result["reference"]["checks"]
@@ -219,7 +261,12 @@ def curves_picture(results: list[dict], path: Path, labels: list[str] | None = N
         axes[2].set(xlabel="training minutes", ylabel=f"recall (o, solid), coverage (s, dashed); {fid_samples:,}",
                     ylim=(0, 1))  # fmt: skip
     for axis in axes:
-        axis.legend(fontsize="small")
+        if axis.get_legend_handles_labels()[0]:
+            axis.legend(fontsize="small")
+    if shared:
+        legend_axis = fig.add_subplot(grid[1, :])
+        legend_axis.axis("off")
+        legend_axis.legend(lines, labels, loc="center", ncol=2, fontsize="small", frameon=False)
     return save_figure(fig, path)
 
 

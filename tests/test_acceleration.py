@@ -7,7 +7,8 @@ import json
 import pytest
 import torch
 
-from condgan.acceleration import Precision, prepare_task, resolve_precision
+from condgan import acceleration
+from condgan.acceleration import Precision, cpu_has_amx, prepare_task, resolve_precision
 from condgan.checkpoint import latest_checkpoint, load_state
 from condgan.distributed import unwrap
 from condgan.errors import ConfigError
@@ -16,7 +17,7 @@ from tests.conftest import tiny_config
 
 CPU = torch.device("cpu")
 DCGAN = ("model.generator=dcgan", "model.discriminator=dcgan", "model.g_width=8", "model.d_width=8",
-         "data.image_size=28", "data.channels=1")  # fmt: skip
+         "data.image_size=28", "data.channels=1", "train.precision=fp32")  # fmt: skip
 
 
 def _quiet(message: str) -> None:
@@ -27,12 +28,67 @@ def _losses(run) -> list[dict]:
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+def _curves(run) -> list[tuple[float, float]]:
+    return [(row["d_loss"], row["g_loss"]) for row in _losses(run)]
+
+
 def test_precision_choices():
     assert resolve_precision("auto", CPU) is None  # fp32 on the CPU unless asked
     assert resolve_precision("bf16", CPU) is torch.bfloat16
     assert resolve_precision("fp16", CPU) is torch.float16
     with pytest.raises(ConfigError, match="valid choices: auto, fp32, bf16, fp16"):
         resolve_precision("fp8", CPU)
+
+
+def test_auto_picks_bf16_on_the_cpu_only_for_a_task_that_gains_and_only_with_amx(monkeypatch):
+    for has_amx in (False, True):
+        monkeypatch.setattr(acceleration, "cpu_has_amx", lambda has_amx=has_amx: has_amx)
+        assert resolve_precision("auto", CPU, bf16_on_amx=True) is (torch.bfloat16 if has_amx else None)
+        assert resolve_precision("auto", CPU, bf16_on_amx=False) is None
+        assert resolve_precision("fp32", CPU, bf16_on_amx=True) is None  # asked for: always honoured
+
+
+def test_cpu_has_amx_agrees_with_the_kernel_flags():
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            flags = next((line.split(":", 1)[1].split() for line in cpuinfo if line.startswith("flags")), None)
+    except OSError:
+        flags = None
+    if flags is None:
+        pytest.skip("no /proc/cpuinfo flags on this machine")
+    assert cpu_has_amx() == ("amx_tile" in flags and "amx_bf16" in flags)
+
+
+def test_which_tasks_take_bf16_on_amx():
+    from condgan.tasks import CycleGANTask, Pix2PixTask
+
+    def task(*overrides):
+        config = tiny_config(*overrides).replace(model={"num_classes": 10})
+        return build_task(config.replace(data={"class_names": [str(i) for i in range(10)]}), CPU)
+
+    assert task(*DCGAN).bf16_on_amx  # the default recipe's networks: measured to gain
+    assert not task().bf16_on_amx  # the seed's MLP: bf16 gains nothing there
+    assert not Pix2PixTask.bf16_on_amx and not CycleGANTask.bf16_on_amx  # not measured there: fp32
+
+
+def test_auto_trains_the_convolutional_cgan_in_bf16_on_an_amx_cpu(tmp_path, monkeypatch):
+    """With AMX (real on this CPU, or stood in for where it is missing, as the rule reads the flag
+    only): the run says so on its log, and its losses are the bf16 run's, not fp32's."""
+    monkeypatch.setattr(acceleration, "cpu_has_amx", lambda: True)
+    messages = []
+    auto = train(tiny_config("train.steps=3", *DCGAN[:-1]), out=tmp_path / "auto", progress=False,
+                 log=messages.append)  # fmt: skip
+    bf16 = train(tiny_config("train.steps=3", *DCGAN[:-1], "train.precision=bf16"), out=tmp_path / "bf16",
+                 progress=False, log=_quiet)  # fmt: skip
+    assert any("train.precision=auto: bf16 autocast" in m for m in messages)
+    assert _curves(auto) == _curves(bf16)
+    monkeypatch.setattr(acceleration, "cpu_has_amx", lambda: False)
+    messages.clear()
+    plain = train(tiny_config("train.steps=3", *DCGAN[:-1]), out=tmp_path / "plain", progress=False,
+                  log=messages.append)  # fmt: skip
+    assert not any("bf16" in m for m in messages)
+    assert _curves(plain) == _curves(train(tiny_config("train.steps=3", *DCGAN), out=tmp_path / "fp32",
+                                           progress=False, log=_quiet))  # fmt: skip
 
 
 def test_bf16_autocast_runs_layers_in_bf16_and_fp32_does_not():

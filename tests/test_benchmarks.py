@@ -249,6 +249,24 @@ def as_perfect(result: dict, seed: int) -> dict:
 
 
 @pytest.mark.slow
+def test_time_to_quality_pictures_name_what_differs_and_colour_by_recipe():
+    """On committed results: float32 and bfloat16 runs (the float32 ones predate the resolved precision in the
+    JSON, their `auto` was fp32), two seeds each: labels say seed and precision, a hue per recipe."""
+    import colorsys
+
+    sys.path.insert(0, str(BENCHMARKS))
+    from time_to_quality import line_colors, recipe_labels
+
+    names = [f"time_to_quality_15_amx_side{kind}_seed{seed}" for kind in ("", "_bf16") for seed in (0, 1)]
+    results = [json.loads((BENCHMARKS / "results" / f"{name}.json").read_text()) for name in names]
+    assert recipe_labels(results) == ["seed 0, precision=fp32", "seed 1, precision=fp32", "seed 0, precision=bf16",
+                                      "seed 1, precision=bf16"]  # fmt: skip
+    hues = [colorsys.rgb_to_hsv(*color[:3])[0] for color in line_colors(results)]
+    assert abs(hues[0] - hues[1]) < 0.05 and abs(hues[2] - hues[3]) < 0.05 and abs(hues[0] - hues[2]) > 0.2
+    assert len(set(line_colors(results[:2]))) == 2  # one recipe: the plain colour cycle, a colour per seed
+    assert recipe_labels(results[:1]) == ["condgan default recipe (dcgan)"]
+
+
 def test_time_to_quality_evaluates_in_full_at_its_minutes_and_tables_the_seeds(condgan_cache, tmp_path, monkeypatch):
     """--quick on 8 px digits (an MLP; the evaluator trains in seconds) with --seed, --name, --fid-minutes and
     --no-reference: `condgan eval`'s metrics at each FID point beside a floor measured once; then --table and
@@ -256,6 +274,7 @@ def test_time_to_quality_evaluates_in_full_at_its_minutes_and_tables_the_seeds(c
     stdout, result = run_quick("time_to_quality", "--no-reference", "--fid-minutes", "0.1", "--seed", "3",
                                "--name", "ttq_smoke", *DIGITS_RECIPE, stem="ttq_smoke")  # fmt: skip
     assert result["seed"] == 3 and result["condgan"]["recipe"]["train"]["seed"] == 3
+    assert result["condgan"]["precision"] == "fp32"  # train.precision=auto as it resolved: the MLP stays fp32
     assert "reference" not in result and "fid_ratio_condgan_to_reference" not in result
     reached = result["condgan"]["minutes_to_accuracy"]["0.90"] is not None  # the digits MLP sometimes gets there
     # a 15-second run that has not reached 0.90 claims nothing (None), not a miss (False)

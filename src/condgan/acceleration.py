@@ -2,8 +2,10 @@
 order in which a task's modules are wrapped (sync batch norm -> channels-last -> DDP -> compile).
 
 - `train.precision`: `auto` = bf16 autocast on GPUs that support it, fp16 autocast with a
-  gradient scaler on older GPUs, fp32 on the CPU; `fp32`, `bf16`, `fp16` force one (bf16 and
-  fp16 autocast also run on the CPU, fp16 with torch's CPU gradient scaler).
+  gradient scaler on older GPUs; on the CPU, bf16 autocast where the task says it pays on AMX
+  tiles (the convolutional class-conditional GAN, measured: docs/results/recipe.md) and the CPU has
+  them, else fp32; `fp32`, `bf16`, `fp16` force one (bf16 and fp16 autocast also run on the CPU,
+  fp16 with torch's CPU gradient scaler).
 - `train.channels_last`: models and every 4-D batch tensor in NHWC memory order (faster
   convolutions on tensor-core GPUs; a layout change only, the numbers are the same).
 - `train.compile`: torch.compile every model (first steps are slow while it compiles).
@@ -23,14 +25,24 @@ PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def resolve_precision(name: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for `train.precision` on `device` (None = plain fp32)."""
+def cpu_has_amx() -> bool:
+    """Whether this CPU has AMX tiles, the matrix units on which oneDNN runs bf16 convolutions fast
+    (without them, AVX512-BF16 alone or AVX2, bf16 autocast was measured no faster or slower)."""
+    probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
+    return bool(probe and probe())
+
+
+def resolve_precision(name: str, device: torch.device, bf16_on_amx: bool = False) -> torch.dtype | None:
+    """The autocast dtype for `train.precision` on `device` (None = plain fp32).
+
+    `bf16_on_amx`: the task's own answer to "does bf16 autocast reach a given quality sooner on an
+    AMX CPU?" (`task.bf16_on_amx`); `auto` on the CPU follows it when the CPU has AMX tiles."""
     if name not in PRECISIONS:
         raise ConfigError(f"unknown train.precision {name!r}; valid choices: {', '.join(PRECISIONS)}")
     if name == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.bfloat16 if device.type == "cpu" and bf16_on_amx and cpu_has_amx() else None
     return _DTYPES[name]
 
 

@@ -205,8 +205,8 @@ class TrainConfig:
     # generator learning rate (the default recipe's; the classic 2e-4 in configs/mlp-cgan.yaml)
     lr: float = _key(1.6e-3, above(0))
     d_lr: float = _key(0.0, at_least(0))  # discriminator learning rate; 0 = same as lr
-    beta1: float = _key(0.5, between(0, 1, high_open=True))  # Adam's first-moment decay (both players)
-    beta2: float = _key(0.999, between(0, 1, high_open=True))  # Adam's second-moment decay (both players)
+    beta1: float = _key(0.0, between(0, 1, high_open=True))  # Adam's first-moment decay (classic recipes: 0.5)
+    beta2: float = _key(0.99, between(0, 1, high_open=True))  # Adam's second-moment decay (classic recipes: 0.999)
     d_steps: int = _key(1, at_least(1))  # discriminator steps per generator step
     # EMA of the generator's weights, used for sampling (0 = off)
     ema_decay: float = _key(0.999, between(0, 1, high_open=True))
@@ -229,7 +229,7 @@ class TrainConfig:
     # fraction of the budget (steps, else time) where lr_decay starts
     lr_decay_start: float = _key(0.5, between(0, 1, high_open=True))
     # speed (see acceleration.py) and scale (see distributed.py; batch_size is per process under torchrun)
-    # auto (GPU: bf16 where supported, else fp16 + grad scaler; CPU: fp32) | fp32 | bf16 | fp16
+    # auto (GPU: bf16, else fp16 + grad scaler; CPU: bf16 for the conv cGAN with AMX, else fp32) | fp32 | bf16 | fp16
     precision: str = _key("auto", from_registries("condgan.acceleration:PRECISIONS"))
     # NHWC memory order for models and image batches (dcgan: ~1.5x faster on CPU too)
     channels_last: bool = _key(True, BOOL)
@@ -405,17 +405,19 @@ def load_config(
 
 # Defaults that differ by task, applied by load_config under everything the user gives.
 # pix2pix: the paper's choices (Isola et al. 2017, sec. 3.3 and 4; the reference's train options):
-# U-Net + 70x70 PatchGAN with ngf = ndf = 64, batch size 1, Adam(2e-4), no EMA, lr constant then linear decay.
+# U-Net + 70x70 PatchGAN with ngf = ndf = 64, batch size 1, Adam(2e-4, 0.5/0.999), no EMA, lr constant then
+# linear decay.
 # cyclegan: the paper's (Zhu et al. 2017, sec. 4 and 7.2; the reference's cycle_gan options): ResNet G (9 blocks
 # above 128 px, 6 at 128 and below) without dropout, 70x70 PatchGAN D, ngf = ndf = 64, instance norm, LSGAN,
-# batch size 1, Adam(2e-4, 0.5), no EMA, lr constant then linear decay (lambda, identity, pool: LossConfig).
+# batch size 1, Adam(2e-4, 0.5/0.999), no EMA, lr constant then linear decay (lambda, identity, pool: LossConfig).
 # Both keep NCHW memory order: at 256 px on a CPU, channels-last made the pix2pix step ~5% slower and the
 # CycleGAN step ~17% slower, and both use more memory (benchmarks/translation_256.py; on a GPU try
 # train.channels_last=true).
 TASK_DEFAULTS: dict[str, dict[str, Any]] = {
     "pix2pix": {
         "model": {"generator": "unet", "discriminator": "patchgan", "g_width": 64, "d_width": 64},
-        "train": {"batch_size": 1, "lr": 2e-4, "ema_decay": 0.0, "lr_decay": "linear", "channels_last": False},
+        "train": {"batch_size": 1, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "ema_decay": 0.0, "lr_decay": "linear",
+                  "channels_last": False},
     },
     "cyclegan": {
         "model": {
@@ -428,7 +430,8 @@ TASK_DEFAULTS: dict[str, dict[str, Any]] = {
             "g_dropout": False,
         },
         "loss": {"kind": "lsgan"},
-        "train": {"batch_size": 1, "lr": 2e-4, "ema_decay": 0.0, "lr_decay": "linear", "channels_last": False},
+        "train": {"batch_size": 1, "lr": 2e-4, "beta1": 0.5, "beta2": 0.999, "ema_decay": 0.0, "lr_decay": "linear",
+                  "channels_last": False},
     },
 }
 

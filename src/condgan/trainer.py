@@ -99,7 +99,8 @@ class Trainer:
         }
         self.is_main, self.world_size = distributed.is_main(), distributed.world_size()  # only rank 0 writes
         self.device = next(distributed.unwrap(next(iter(modules.values()))).parameters()).device
-        self.precision = Precision(self.device, resolve_precision(config.precision, self.device), tuple(players))
+        dtype = resolve_precision(config.precision, self.device, getattr(task, "bf16_on_amx", False))
+        self.precision = Precision(self.device, dtype, tuple(players))
         self.skipped_steps = 0  # steps skipped for a non-finite loss (train.skip_nonfinite)
         self._saved_step: int | None = None
         self.step = 0

@@ -174,6 +174,8 @@ def train(
             create_run_dir(out)
         save_json(config, out / "config.json")
     trainer = Trainer(task, config.train, out, batches, progress=progress, callbacks=callbacks)
+    if config.train.precision == "auto" and device.type == "cpu" and trainer.precision.dtype is not None:
+        log("condgan: train.precision=auto: bf16 autocast on this CPU's AMX tiles (train.precision=fp32 for fp32)")
     if resume:
         step = trainer.resume()
         log(f"condgan: resuming {out} from step {step}")

@@ -43,6 +43,7 @@ SAMPLE_ROWS = ("A", "A>B", "A>B>A", "B", "B>A", "B>A>B")
 
 class CycleGANTask:
     name = "cyclegan"
+    bf16_on_amx = False  # train.precision=auto stays fp32 on the CPU: bf16 not measured for CycleGAN there
 
     def __init__(
         self,
