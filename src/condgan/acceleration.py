@@ -26,8 +26,8 @@ _DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def cpu_has_amx() -> bool:
-    """Whether this CPU has AMX tiles, the matrix units on which oneDNN runs bf16 convolutions fast
-    (without them, AVX512-BF16 alone or AVX2, bf16 autocast was measured no faster or slower)."""
+    """Whether this CPU has AMX tiles, the matrix units on which oneDNN runs bf16 convolutions fast (on an
+    AVX2-only CPU bf16 autocast was measured slower than fp32; AVX512-BF16 without AMX is not measured yet)."""
     probe = getattr(torch.cpu, "_is_amx_tile_supported", None)
     return bool(probe and probe())
 
