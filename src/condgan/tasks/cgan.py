@@ -39,8 +39,8 @@ class CGANTask:
         # minibatch std groups consecutive images: the joint pass keeps real and fake apart when B divides
         self.spread_groups = [m.group for m in discriminator.modules() if isinstance(m, MinibatchStd)]
         self.augments = parse(config.loss.augment)  # D's view of every image, in D's loss and in G's
-        # train.precision=auto on an AMX CPU: bf16 autocast for convolutional networks (measured: ~1.5x the
-        # steps and better quality at equal minutes, docs/results/recipe.md); the MLP gains nothing from it
+        # train.precision=auto on an AMX CPU: bf16 autocast for convolutional networks (measured: more steps a
+        # minute and better quality at equal minutes, docs/results/recipe.md); the MLP gains nothing from it
         self.bf16_on_amx = config.model.generator == "dcgan" and config.model.discriminator == "dcgan"
 
     def modules(self) -> dict[str, nn.Module]:
