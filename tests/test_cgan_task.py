@@ -5,6 +5,7 @@ import torch
 from torch import nn
 
 from condgan.models import build_discriminator, build_generator
+from condgan.models.layers import CONTRASTIVE_DIM
 from condgan.tasks.cgan import CGANTask, has_batch_statistics
 from tests.conftest import tiny_config
 
@@ -16,7 +17,7 @@ def _task(*overrides: str, discriminator: nn.Module | None = None) -> CGANTask:
     return CGANTask(config, build_generator(config), discriminator or build_discriminator(config))
 
 
-@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan"])
+@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan", "contrastive"])
 @pytest.mark.parametrize("model", ["mlp", "dcgan"])
 def test_one_pass_over_real_and_fake_equals_two(model, conditioning):
     task = _task(f"model.generator={model}", f"model.discriminator={model}", f"model.conditioning={conditioning}")
@@ -30,10 +31,10 @@ def test_one_pass_over_real_and_fake_equals_two(model, conditioning):
     torch.testing.assert_close(real_joint, real_apart)
     torch.testing.assert_close(fake_joint, fake_apart)
     assert real_joint.shape == fake_joint.shape == (6,)
-    if conditioning == "acgan":
+    if conditioning in ("acgan", "contrastive"):
         torch.testing.assert_close(real_classes, real_classes_apart)
         torch.testing.assert_close(fake_classes, fake_classes_apart)
-        assert real_classes.shape == (6, 10)
+        assert real_classes.shape == ((6, 10) if conditioning == "acgan" else (6, 2, CONTRASTIVE_DIM))
     else:
         assert real_classes is fake_classes is None
 

@@ -88,7 +88,7 @@ BAD_VALUES = {  # one value each key refuses, and the words of what it allows
     "data.stroke_augment": (1.5, "in [0, 1]"),
     "model.generator": ("gpt", "one of mlp, dcgan, unet, resnet"),
     "model.discriminator": ("bert", "one of mlp, dcgan, patchgan, pixel"),
-    "model.conditioning": ("film", "one of concat, projection, acgan"),
+    "model.conditioning": ("film", "one of concat, projection, acgan, contrastive"),
     "model.num_classes": (-2, ">= -1"),
     "model.z_dim": (0, ">= 1"),
     "model.g_width": (0, ">= 1"),

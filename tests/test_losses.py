@@ -47,6 +47,48 @@ def test_r1_penalty_of_a_quadratic_critic():
     assert losses.r1_penalty(logits, x).item() == pytest.approx(2 * x.detach().pow(2).sum(1).mean().item(), rel=1e-5)
 
 
+# ---------------------------------------------------------------- ReACGAN's class term
+def test_d2d_ce_on_known_embeddings():
+    # two images of two classes, each on its proxy (cosine 1, past the 0.98 margin: no pull) and at right
+    # angles to the other (cosine 0, under the 0.02 margin: no push): every logit is 0, the loss is log 2
+    units = torch.eye(2)
+    assert losses.d2d_ce(units, units, torch.tensor([0, 1])).item() == pytest.approx(math.log(2))
+    # images of one class have no negatives: nothing to tell apart, no loss
+    assert losses.d2d_ce(units, units, torch.tensor([3, 3])).item() == pytest.approx(0.0)
+
+
+def test_d2d_ce_is_the_papers_sum_written_out():
+    torch.manual_seed(0)
+    embeddings = torch.nn.functional.normalize(torch.randn(12, 5), dim=1)
+    proxies = torch.nn.functional.normalize(torch.randn(12, 5), dim=1)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2, 0, 1, 2, 3, 3, 0])
+    tau, m_p, m_n = 0.5, 0.98, 0.02
+    rows = []
+    # -log(e^{min(f.v - m_p, 0)/tau} / (that + the sum over other classes' j of e^{max(f.f_j - m_n, 0)/tau}))
+    for i in range(12):
+        positive = math.exp(min(float(embeddings[i] @ proxies[i]) - m_p, 0) / tau)
+        others = [j for j in range(12) if labels[j] != labels[i]]
+        negatives = sum(math.exp(max(float(embeddings[i] @ embeddings[j]) - m_n, 0) / tau) for j in others)
+        rows.append(-math.log(positive / (positive + negatives)))
+    assert losses.d2d_ce(embeddings, proxies, labels).item() == pytest.approx(sum(rows) / 12, rel=1e-5)
+
+
+def test_d2d_ce_pulls_images_to_their_proxies_and_apart_from_other_classes():
+    torch.manual_seed(0)
+    weights = torch.randn(6, 8, requires_grad=True)  # six images' free embeddings, three classes
+    proxies = torch.nn.functional.normalize(torch.randn(3, 8), dim=1)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    optimizer = torch.optim.SGD([weights], lr=0.5)
+    for _ in range(300):
+        optimizer.zero_grad()
+        losses.d2d_ce(torch.nn.functional.normalize(weights, dim=1), proxies[labels], labels).backward()
+        optimizer.step()
+    embeddings = torch.nn.functional.normalize(weights.detach(), dim=1)
+    assert (embeddings * proxies[labels]).sum(1).min() > 0.9  # at their class's proxy
+    other_class = labels[:, None] != labels[None, :]
+    assert (embeddings @ embeddings.t())[other_class].max() < 0.3  # away from the other classes' images
+
+
 def test_unknown_loss_lists_choices():
     with pytest.raises(ConfigError, match="valid choices: bce, lsgan, hinge, wgan-gp"):
         losses.get_loss("nope")

@@ -7,7 +7,7 @@ from condgan.config import load_config
 from condgan.errors import ConfigError
 from condgan.models import build_discriminator, build_generator
 from condgan.models.dcgan import DCGANDiscriminator, DCGANGenerator
-from condgan.models.layers import Dropout
+from condgan.models.layers import CONTRASTIVE_DIM, Dropout
 from condgan.models.mlp import MLPDiscriminator, MLPGenerator
 
 
@@ -29,7 +29,7 @@ def test_mlp_has_the_classic_layer_sizes():
 
 
 @pytest.mark.parametrize("size, channels", [(28, 1), (32, 3), (64, 3)])
-@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan"])
+@pytest.mark.parametrize("conditioning", ["concat", "projection", "acgan", "contrastive"])
 def test_dcgan_shapes(size, channels, conditioning):
     generator = DCGANGenerator(z_dim=16, num_classes=10, image_size=size, channels=channels, width=8)
     discriminator = DCGANDiscriminator(
@@ -43,6 +43,12 @@ def test_dcgan_shapes(size, channels, conditioning):
     if conditioning == "acgan":
         logits, classes = discriminator.forward_with_classes(images, labels)
         assert logits.shape == (4,) and classes.shape == (4, 10)
+    if conditioning == "contrastive":  # unit-length image embeddings and class proxies; one proxy per class
+        logits, pairs = discriminator.forward_with_classes(images, labels)
+        assert logits.shape == (4,) and pairs.shape == (4, 2, CONTRASTIVE_DIM)
+        torch.testing.assert_close(pairs.norm(dim=2), torch.ones(4, 2))
+        torch.testing.assert_close(pairs[1, 1], pairs[3, 1])  # both of class 3
+        assert not torch.allclose(pairs[0, 1], pairs[1, 1])
 
 
 def test_dcgan_28px_parameter_count():
@@ -98,7 +104,7 @@ def test_unknown_names_list_the_choices():
     for key, name, message in [
         ("generator", "resnet9", "unknown generator 'resnet9'; valid choices: mlp, dcgan"),
         ("discriminator", "big", "unknown discriminator 'big'; valid choices: mlp, dcgan"),
-        ("conditioning", "film", "unknown conditioning 'film'; valid choices: concat, projection, acgan"),
+        ("conditioning", "film", "unknown conditioning 'film'; valid choices: concat, projection, acgan, contrastive"),
     ]:
         with pytest.raises(ConfigError, match=f"model.{key} must be one of .*, got '{name}'"):
             load_config(overrides=[*base, f"model.{key}={name}"])

@@ -116,6 +116,16 @@ def test_acgan_trains_its_classifier(tmp_path):
     assert np.mean([r["d_class_acc"] for r in rows[-10:]]) > np.mean([r["d_class_acc"] for r in rows[:3]])
 
 
+def test_contrastive_d_learns_to_tell_classes_apart(tmp_path):
+    overrides = ["data.image_size=28", "model.generator=dcgan", "model.discriminator=dcgan"]
+    overrides += ["model.conditioning=contrastive", "model.g_width=8", "model.d_width=8", "train.steps=60"]
+    run = train(tiny_config(*overrides), out=tmp_path / "re", **QUIET)
+    rows = read_metrics(run / "metrics.jsonl")
+    assert all(np.isfinite(r["d_aux"]) and np.isfinite(r["g_aux"]) for r in rows)
+    # D's data-to-data cross-entropy on real images falls as its embedding learns the classes
+    assert np.mean([r["d_aux"] for r in rows[-10:]]) < np.mean([r["d_aux"] for r in rows[:3]])
+
+
 def test_existing_run_is_not_overwritten_without_force(tmp_path):
     run = train(tiny_config("train.steps=2"), out=tmp_path / "r", **QUIET)
     before = (run / "metrics.jsonl").read_text()

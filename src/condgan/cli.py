@@ -29,7 +29,7 @@ def _train_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--generator", help="generator only: mlp | dcgan | unet | resnet (pix2pix: unet)")
     parser.add_argument("--discriminator", help="mlp | dcgan | patchgan | pixel (pix2pix: patchgan)")
     parser.add_argument("--direction", help="pix2pix aligned data: AtoB (left half is the input) | BtoA")
-    parser.add_argument("--conditioning", help="concat | projection | acgan")
+    parser.add_argument("--conditioning", help="concat | projection | acgan | contrastive")
     parser.add_argument("--num-classes", type=int, help="0 trains an unconditional (vanilla) GAN")
     parser.add_argument("--loss", help="bce | lsgan | hinge | wgan-gp")
     parser.add_argument("--steps", type=int, help="generator steps to train")

@@ -150,7 +150,7 @@ class DataConfig:
 class ModelConfig:
     generator: str = _key("dcgan", _generator_name)  # mlp | dcgan | unet | resnet (pix2pix)
     discriminator: str = _key("dcgan", _discriminator_name)  # mlp | dcgan | patchgan | pixel (pix2pix)
-    # concat | projection | acgan (ignored when num_classes == 0)
+    # concat | projection | acgan | contrastive (ignored when num_classes == 0)
     conditioning: str = _key("projection", from_registries("condgan.models.layers:CONDITIONINGS"))
     num_classes: int = _key(-1, at_least(-1))  # -1 = from the dataset; 0 = unconditional (vanilla GAN)
     z_dim: int = _key(64, at_least(1))  # length of the noise vector z given to the generator
@@ -177,11 +177,11 @@ class LossConfig:
     kind: str = _key("bce", from_registries("condgan.losses:LOSSES"))  # bce | lsgan | hinge | wgan-gp
     r1_gamma: float = _key(0.0, at_least(0))  # R1 penalty weight on real data (0 = off)
     gp_weight: float = _key(10.0, at_least(0))  # gradient-penalty weight for wgan-gp
-    aux_weight: float = _key(1.0, at_least(0))  # acgan: weight of the auxiliary classification loss
+    aux_weight: float = _key(1.0, at_least(0))  # acgan, contrastive: weight of D's class loss (in D's and G's loss)
     # cgan: D sees real and generated images through these random differentiable transforms (DiffAugment),
     # a comma list of translation, cutout, brightness, contrast; '' = off
     augment: str = _key("", lambda value: _augment_policy(value))
-    # acgan: also train D's classifier on generated images (Odena et al.); off = real only
+    # acgan, contrastive: also train D's class term on generated images (Odena et al.); off = real only
     aux_on_fake: bool = _key(False, BOOL)
     l1_weight: float = _key(100.0, at_least(0))  # pix2pix: lambda, the weight of L1(G(x), y) in G's loss
     # pix2pix: weight of the adversarial term in G's loss; 0 = L1-only baseline (no D)

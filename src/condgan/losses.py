@@ -75,6 +75,31 @@ def r1_penalty(real_logits: torch.Tensor, real_inputs: torch.Tensor) -> torch.Te
     return 0.5 * grad.flatten(1).pow(2).sum(1).mean()
 
 
+def d2d_ce(
+    embeddings: torch.Tensor,
+    proxies: torch.Tensor,
+    labels: torch.Tensor,
+    temperature: float = 0.5,
+    positive_margin: float = 0.98,
+    negative_margin: float = 0.02,
+) -> torch.Tensor:
+    """ReACGAN's data-to-data cross-entropy (Kang et al. 2021, eq. 8), the class term of `contrastive` D.
+
+    embeddings, proxies: (B, E) unit vectors, D's embedding of each image and its class's proxy;
+    labels: (B,). Each image should be nearer its class proxy than the batch's images of *other*
+    classes: a softmax cross-entropy over [its proxy, those images] whose logits are cosine similarities
+    over the temperature. The margins stop the pull once the proxy is near enough (cosine >=
+    positive_margin) and the push once another class's image is far enough (cosine <= negative_margin),
+    so easy pairs stop steering D. Same-class images are never pushed apart: unlike acgan's classifier,
+    the term leaves room for variety inside a class.
+    """
+    embeddings, proxies = embeddings.float(), proxies.float()
+    positive = ((embeddings * proxies).sum(1) - positive_margin).clamp(max=0) / temperature  # (B,)
+    negatives = (embeddings @ embeddings.t() - negative_margin).clamp(min=0) / temperature  # (B, B)
+    negatives = negatives.masked_fill(labels[:, None] == labels[None, :], float("-inf"))  # same class: left out
+    return (torch.logsumexp(torch.cat([positive[:, None], negatives], 1), 1) - positive).mean()
+
+
 LOSSES: dict[str, tuple[Callable, Callable]] = {
     "bce": (d_bce, g_bce),
     "lsgan": (d_lsgan, g_lsgan),

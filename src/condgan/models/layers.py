@@ -6,7 +6,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-CONDITIONINGS = ("concat", "projection", "acgan")
+CONDITIONINGS = ("concat", "projection", "acgan", "contrastive")
+CONTRASTIVE_DIM = 256  # `contrastive`: length of D's class embedding (ReACGAN: 512 for CIFAR-10's wider D)
 
 
 def one_hot(labels: torch.Tensor, num_classes: int, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -99,7 +100,9 @@ class DiscriminatorHead(nn.Module):
 
     - `concat` / unconditional: a linear layer (the label entered at D's input instead);
     - `projection`: linear(h) + <embed(y), h> (Miyato & Koyama 2018);
-    - `acgan`: linear(h) for real/fake plus a class head (Odena et al. 2017); D ignores labels.
+    - `acgan`: linear(h) for real/fake plus a class head (Odena et al. 2017); D ignores labels;
+    - `contrastive`: linear(h) for real/fake plus a unit-length embedding of h and a unit-length proxy
+      of the class, for ReACGAN's data-to-data cross-entropy (Kang et al. 2021; losses.d2d_ce).
     """
 
     def __init__(self, features: int, num_classes: int, conditioning: str, spectral_norm: bool = False):
@@ -112,6 +115,9 @@ class DiscriminatorHead(nn.Module):
             nn.init.normal_(self.embed.weight, std=0.02)
         if self.conditioning == "acgan":
             self.classifier = wrap(nn.Linear(features, num_classes))
+        if self.conditioning == "contrastive":
+            self.embedding = wrap(nn.Linear(features, CONTRASTIVE_DIM))
+            self.proxies = wrap(nn.Embedding(num_classes, CONTRASTIVE_DIM))
 
     def forward(self, features: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
         logits = self.linear(features).squeeze(1)  # (B,)
@@ -119,7 +125,12 @@ class DiscriminatorHead(nn.Module):
             logits = logits + (self.embed(labels) * features).sum(1)  # (B,)
         return logits
 
-    def classify(self, features: torch.Tensor) -> torch.Tensor:
+    def classify(self, features: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """The class term's input: acgan's class logits (B, K); contrastive's unit-length embeddings
+        of the images and proxies of their labels, stacked (B, 2, CONTRASTIVE_DIM)."""
+        if self.conditioning == "contrastive":
+            pair = torch.stack([self.embedding(features), self.proxies(labels)], 1)  # (B, 2, E)
+            return F.normalize(pair.float(), dim=2)
         return self.classifier(features)  # (B, num_classes)
 
 
@@ -137,11 +148,11 @@ class ConditionalDiscriminator(nn.Module):
     head: DiscriminatorHead
 
     def forward(self, images: torch.Tensor, labels: torch.Tensor | None = None, with_classes: bool = False):
-        """(B,) logits; with `with_classes` also the acgan class logits (B, K), through `forward` so
-        that DistributedDataParallel sees the call."""
+        """(B,) logits; with `with_classes` also the class term's input (DiscriminatorHead.classify),
+        through `forward` so that DistributedDataParallel sees the call."""
         features = self.features(images, labels)
         if with_classes:
-            return self.head(features, labels), self.head.classify(features)
+            return self.head(features, labels), self.head.classify(features, labels)
         return self.head(features, labels)  # (B,)
 
     def forward_with_classes(self, images: torch.Tensor, labels=None) -> tuple[torch.Tensor, torch.Tensor]:

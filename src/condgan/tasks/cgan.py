@@ -17,10 +17,12 @@ from torch import nn
 
 from condgan.config import Config
 from condgan.distributed import batch_noise, unwrap
-from condgan.losses import get_loss, gradient_penalty, r1_penalty
+from condgan.losses import d2d_ce, get_loss, gradient_penalty, r1_penalty
 from condgan.models.layers import MinibatchStd
 from condgan.tasks.augment import augment, parse
 from condgan.tasks.players import Player
+
+CLASS_TERMS = ("acgan", "contrastive")  # conditionings whose D has a class loss beside the adversarial one
 
 
 class CGANTask:
@@ -33,7 +35,9 @@ class CGANTask:
         self.num_classes = config.model.num_classes
         self.z_dim = config.model.z_dim
         self.d_loss_fn, self.g_loss_fn = get_loss(config.loss.kind)
-        self.acgan = bool(self.num_classes) and config.model.conditioning == "acgan"
+        # acgan | contrastive: D also has a class term (its head's classify), in D's loss and in G's
+        conditioning = config.model.conditioning
+        self.class_term = conditioning if self.num_classes and conditioning in CLASS_TERMS else ""
         self._fake: tuple[torch.Tensor, torch.Tensor | None] | None = None
         self.joint_d = not has_batch_statistics(discriminator)  # one D pass over real and fake together
         # minibatch std groups consecutive images: the joint pass keeps real and fake apart when B divides
@@ -53,7 +57,7 @@ class CGANTask:
 
     def _discriminate(self, images: torch.Tensor, labels: torch.Tensor | None, discriminator: nn.Module | None = None):
         discriminator = discriminator or self.discriminator
-        if self.acgan:
+        if self.class_term:
             return discriminator(images, labels, with_classes=True)  # forward, so DDP sees the call
         return discriminator(images, labels), None
 
@@ -95,13 +99,14 @@ class CGANTask:
             penalty = r1_penalty(real_logits, real_images)
             loss = loss + loss_cfg.r1_gamma * penalty
             logs["r1"] = penalty.item()
-        if self.acgan:
-            aux = F.cross_entropy(real_classes, labels)
+        if self.class_term:
+            aux = self._class_loss(real_classes, labels)
             if loss_cfg.aux_on_fake:
-                aux = aux + F.cross_entropy(fake_classes, labels)
+                aux = aux + self._class_loss(fake_classes, labels)
             loss = loss + loss_cfg.aux_weight * aux
             logs["d_aux"] = aux.item()
-            logs["d_class_acc"] = (real_classes.argmax(1) == labels).float().mean().item()
+            if self.class_term == "acgan":
+                logs["d_class_acc"] = (real_classes.argmax(1) == labels).float().mean().item()
         return loss, logs
 
     def g_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
@@ -116,11 +121,18 @@ class CGANTask:
             fake_logits, fake_classes = self._discriminate(augment(fake_images, self.augments), labels, discriminator)
         loss = self.g_loss_fn(fake_logits)
         logs = {"g_loss": loss.item()}
-        if self.acgan:
-            aux = F.cross_entropy(fake_classes, labels)
+        if self.class_term:
+            aux = self._class_loss(fake_classes, labels)
             loss = loss + self.config.loss.aux_weight * aux
             logs["g_aux"] = aux.item()
         return loss, logs
+
+    def _class_loss(self, classes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """acgan: cross-entropy of D's class logits (B, K); contrastive: ReACGAN's data-to-data
+        cross-entropy of D's (image embedding, class proxy) pairs (B, 2, E)."""
+        if self.class_term == "acgan":
+            return F.cross_entropy(classes, labels)
+        return d2d_ce(classes[:, 0], classes[:, 1], labels)
 
     def calibration_batches(self, device: torch.device, batches: int = 8, batch_size: int = 256):
         """G's inputs for recomputing batch-norm statistics (precise_bn): noise as in training, the
