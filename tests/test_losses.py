@@ -89,6 +89,27 @@ def test_d2d_ce_pulls_images_to_their_proxies_and_apart_from_other_classes():
     assert (embeddings @ embeddings.t())[other_class].max() < 0.3  # away from the other classes' images
 
 
+# ---------------------------------------------------------------- MSGAN's mode-seeking term
+def test_mode_seeking_compares_only_images_of_one_class():
+    images = torch.tensor([[0.0, 0.0], [9.0, 9.0], [1.0, 1.0], [5.0, 5.0]])  # (B, pixels)
+    z = torch.tensor([[0.0], [0.0], [2.0], [7.0]])
+    labels = torch.tensor([4, 1, 4, 2])
+    # one pair shares a class, images 0 and 2: d_images = 1, d_z = 2, so the term is 1 / (1/2 + eps)
+    assert losses.mode_seeking(images, z, labels).item() == pytest.approx(2.0, rel=1e-4)
+    # unconditional: every neighbour is a pair, (0,1), (1,2), (2,3): d_images = (9 + 8 + 4) / 3, d_z = (0 + 2 + 5) / 3
+    assert losses.mode_seeking(images, z, None).item() == pytest.approx(7 / 21, rel=1e-4)
+    # no two images of one class: nothing to compare
+    assert losses.mode_seeking(images, z, torch.tensor([0, 1, 2, 3])).item() == 0.0
+
+
+def test_mode_seeking_rewards_images_that_differ_as_their_noise_does():
+    z = torch.randn(8, 4)
+    labels = torch.tensor([0, 0, 1, 1, 2, 2, 3, 3])
+    collapsed = torch.zeros(8, 16) + 0.01 * z[:, :1]  # one image per class, whatever z says
+    varied = z.repeat(1, 4)  # images as far apart as their z
+    assert losses.mode_seeking(varied, z, labels) < 1.01 < losses.mode_seeking(collapsed, z, labels)
+
+
 def test_unknown_loss_lists_choices():
     with pytest.raises(ConfigError, match="valid choices: bce, lsgan, hinge, wgan-gp"):
         losses.get_loss("nope")

@@ -126,6 +126,14 @@ def test_contrastive_d_learns_to_tell_classes_apart(tmp_path):
     assert np.mean([r["d_aux"] for r in rows[-10:]]) < np.mean([r["d_aux"] for r in rows[:3]])
 
 
+def test_mode_seeking_enters_gs_loss(tmp_path):
+    run = train(tiny_config("loss.mode_seeking=1", "train.steps=4"), out=tmp_path / "ms", **QUIET)
+    rows = read_metrics(run / "metrics.jsonl")
+    assert all(np.isfinite(r["mode_seeking"]) and r["mode_seeking"] > 0 for r in rows)
+    off = train(tiny_config("train.steps=2"), out=tmp_path / "off", **QUIET)
+    assert "mode_seeking" not in read_metrics(off / "metrics.jsonl")[0]
+
+
 def test_existing_run_is_not_overwritten_without_force(tmp_path):
     run = train(tiny_config("train.steps=2"), out=tmp_path / "r", **QUIET)
     before = (run / "metrics.jsonl").read_text()

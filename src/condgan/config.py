@@ -183,6 +183,7 @@ class LossConfig:
     augment: str = _key("", lambda value: _augment_policy(value))
     # acgan, contrastive: also train D's class term on generated images (Odena et al.); off = real only
     aux_on_fake: bool = _key(False, BOOL)
+    mode_seeking: float = _key(0.0, at_least(0))  # cgan: weight of MSGAN's mode-seeking term in G's loss; 0 = off
     l1_weight: float = _key(100.0, at_least(0))  # pix2pix: lambda, the weight of L1(G(x), y) in G's loss
     # pix2pix: weight of the adversarial term in G's loss; 0 = L1-only baseline (no D)
     gan_weight: float = _key(1.0, at_least(0))

@@ -100,6 +100,28 @@ def d2d_ce(
     return (torch.logsumexp(torch.cat([positive[:, None], negatives], 1), 1) - positive).mean()
 
 
+def mode_seeking(
+    images: torch.Tensor, z: torch.Tensor, labels: torch.Tensor | None, eps: float = 1e-5
+) -> torch.Tensor:
+    """MSGAN's mode-seeking term for G (Mao et al. 2019): 1 / (d_images / d_z + eps).
+
+    Pairs of the batch that share a class (all pairs when labels is None) are compared: d_images is the mean
+    absolute difference of their images, d_z that of their noise vectors. G lowers the term by making images
+    that differ as much as the noise that made them, so it cannot answer many z with one image of a class.
+    0, with no gradient, when no two images of the batch share a class.
+    """
+    order = torch.arange(len(z), device=z.device) if labels is None else torch.argsort(labels, stable=True)
+    same = torch.ones(len(z) - 1, dtype=torch.bool, device=z.device)
+    if labels is not None:
+        same = labels[order[1:]] == labels[order[:-1]]  # neighbours in class order: a pair of one class
+    first, second = order[:-1][same], order[1:][same]
+    if not len(first):
+        return images.new_zeros((), dtype=torch.float32)
+    d_images = (images[first].float() - images[second].float()).abs().mean()
+    d_z = (z[first] - z[second]).abs().mean()
+    return 1 / (d_images / d_z + eps)
+
+
 LOSSES: dict[str, tuple[Callable, Callable]] = {
     "bce": (d_bce, g_bce),
     "lsgan": (d_lsgan, g_lsgan),

@@ -17,7 +17,7 @@ from torch import nn
 
 from condgan.config import Config
 from condgan.distributed import batch_noise, unwrap
-from condgan.losses import d2d_ce, get_loss, gradient_penalty, r1_penalty
+from condgan.losses import d2d_ce, get_loss, gradient_penalty, mode_seeking, r1_penalty
 from condgan.models.layers import MinibatchStd
 from condgan.tasks.augment import augment, parse
 from condgan.tasks.players import Player
@@ -38,7 +38,7 @@ class CGANTask:
         # acgan | contrastive: D also has a class term (its head's classify), in D's loss and in G's
         conditioning = config.model.conditioning
         self.class_term = conditioning if self.num_classes and conditioning in CLASS_TERMS else ""
-        self._fake: tuple[torch.Tensor, torch.Tensor | None] | None = None
+        self._fake: tuple[torch.Tensor, torch.Tensor | None, torch.Tensor] | None = None  # images, labels, z
         self.joint_d = not has_batch_statistics(discriminator)  # one D pass over real and fake together
         # minibatch std groups consecutive images: the joint pass keeps real and fake apart when B divides
         self.spread_groups = [m.group for m in discriminator.modules() if isinstance(m, MinibatchStd)]
@@ -81,7 +81,7 @@ class CGANTask:
         labels = labels if self.num_classes else None
         z = batch_noise(real_images.shape[0], self.z_dim, real_images.device)  # this rank's rows of the global z
         fake_images = self.generator(z, labels)  # graph kept for the G step
-        self._fake = (fake_images, labels)
+        self._fake = (fake_images, labels, z)
         loss_cfg = self.config.loss
         if loss_cfg.r1_gamma:
             real_images = real_images.detach().requires_grad_(True)
@@ -112,7 +112,7 @@ class CGANTask:
     def g_loss(self, batch: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
         if self._fake is None:  # no D step before this one: make a fresh fake batch
             self.d_loss(batch)
-        fake_images, labels = self._fake
+        fake_images, labels, z = self._fake
         self._fake = None
         # G's loss needs gradients through D's input, not for D's weights: the plain module (no DDP
         # sync) with frozen weights skips a third of D's backward work.
@@ -125,6 +125,10 @@ class CGANTask:
             aux = self._class_loss(fake_classes, labels)
             loss = loss + self.config.loss.aux_weight * aux
             logs["g_aux"] = aux.item()
+        if self.config.loss.mode_seeking:
+            seeking = mode_seeking(fake_images, z, labels)
+            loss = loss + self.config.loss.mode_seeking * seeking
+            logs["mode_seeking"] = seeking.item()
         return loss, logs
 
     def _class_loss(self, classes: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
