@@ -107,6 +107,7 @@ BAD_VALUES = {  # one value each key refuses, and the words of what it allows
     "loss.gp_weight": (-10, ">= 0"),
     "loss.aux_weight": (-1, ">= 0"),
     "loss.aux_on_fake": (2, "true or false"),
+    "loss.mode_seeking": (-0.1, ">= 0"),
     "loss.augment": ("translation,flip", "'' (off) or a comma list of translation, cutout, brightness, contrast"),
     "loss.l1_weight": (-100, ">= 0"),
     "loss.gan_weight": (-1, ">= 0"),
