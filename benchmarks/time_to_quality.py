@@ -170,14 +170,19 @@ def recipe_settings(result: dict) -> dict:
 
 def recipe_labels(results: list[dict]) -> list[str]:
     """Each result's line in a picture: alone, the recipe and its --set overrides; beside others, its seed and
-    the settings in which the results differ (the recipes' own values, whatever the code's defaults were)."""
+    the settings in which the results differ (the recipes' own values, whatever the code's defaults were; "no
+    KEY" where a result's code had no such key yet)."""
     if len(results) == 1:
         overrides = ", ".join(results[0].get("settings", {}).get("overrides") or [])
         generator = results[0]["condgan"]["recipe"]["model"]["generator"]
         return [f"condgan default recipe ({generator}{', ' + overrides if overrides else ''})"]
     flat = [recipe_settings(result) for result in results]
     keys = sorted({k for f in flat for k in f if len({repr(g.get(k)) for g in flat}) > 1})
-    return [", ".join([f"seed {result.get('seed', '?')}", *(f"{k.split('.', 1)[1]}={f.get(k)}" for k in keys)])
+    def setting(key: str, values: dict) -> str:
+        name = key.split(".", 1)[1]
+        return f"{name}={values[key]}" if key in values else f"no {name}"
+
+    return [", ".join([f"seed {result.get('seed', '?')}", *(setting(k, f) for k in keys)])
             for result, f in zip(results, flat, strict=True)]  # fmt: skip
 
 

@@ -265,6 +265,10 @@ def test_time_to_quality_pictures_name_what_differs_and_colour_by_recipe():
     assert abs(hues[0] - hues[1]) < 0.05 and abs(hues[2] - hues[3]) < 0.05 and abs(hues[0] - hues[2]) > 0.2
     assert len(set(line_colors(results[:2]))) == 2  # one recipe: the plain colour cycle, a colour per seed
     assert recipe_labels(results[:1]) == ["condgan default recipe (dcgan)"]
+    # a key the older result's code did not have yet (mode seeking came later): "no KEY", not "KEY=None"
+    later = [json.loads((BENCHMARKS / "results" / f"time_to_quality_15_amx_{n}_seed0.json").read_text())
+             for n in ("betas_bf16", "ms")]  # fmt: skip
+    assert recipe_labels(later) == ["seed 0, no mode_seeking", "seed 0, mode_seeking=0.1"]
 
 
 def test_time_to_quality_evaluates_in_full_at_its_minutes_and_tables_the_seeds(condgan_cache, tmp_path, monkeypatch):
