@@ -33,6 +33,7 @@ TINY_OVERRIDES = (  # a fast MLP cGAN on scikit-learn's 8x8 digits (real data, e
     "train.lr=2e-4",
     "train.beta1=0.5",
     "train.beta2=0.999",
+    "loss.mode_seeking=0",
     "train.log_every=1",
     "train.sample_every=0",
     "train.checkpoint_every=0",

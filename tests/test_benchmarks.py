@@ -342,6 +342,17 @@ def test_time_to_quality_evaluates_in_full_at_its_minutes_and_tables_the_seeds(c
     assert fid_line.endswith("| 1/1 seeds |") and "**0.25 minutes** of training, 1 seed each (3)" in sided
     assert "Not measured yet" in quality_tables.time_to_quality_recipes((("default", ["ttq_a", "ttq_none"]),))
 
+    # what a lever bought: FID as the ratio of the means, the others as differences, with the seeds it led in
+    assert quality_tables.mean_at(["ttq_a", "ttq_c"], "fid", minutes=0.25) == pytest.approx(11 * fid_floor / 2)
+    summary = quality_tables.levers_summary((("lever", "how", ["ttq_a"], ["ttq_c"]),), minutes=0.25)
+    row = next(line for line in summary.splitlines() if line.startswith("| lever | how |"))
+    cells = [cell.strip() for cell in row.strip("|").split("|")]
+    assert cells[2] == "0.10× (1/1)" and cells[-1] == "1.00×"  # FID a tenth of the default's; the same steps
+    assert cells[7] == "+0.000 (0/1)"  # conditional accuracy: both at the floor, so a tie, not a lead
+    assert "Not measured yet" in quality_tables.levers_summary((("lever", "how", ["ttq_a"], ["ttq_none"]),))
+    with pytest.raises(docdata.RenderError, match="one of each per seed"):
+        quality_tables.levers_summary((("lever", "how", ["ttq_a", "ttq_b"], ["ttq_c"]),), minutes=0.25)
+
     # one run across its minute points: a column each, headed by its step, beside the floor and the goal
     curve = quality_tables.time_to_quality_curve("ttq_a")
     steps = [first["condgan"]["eval_at_minutes"][at]["step"] for at in ("0.1", "0.25")]

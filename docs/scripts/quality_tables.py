@@ -221,3 +221,45 @@ def time_to_quality_recipes(groups: list | tuple, minutes: float = 10.0) -> str:
              f"{fmt(every[0].settings.fid_samples)} samples per evaluation:")  # fmt: skip
     lines = [intro, table(header, rows, right=tuple(range(1, len(header) - (1 if paired else 0))))]
     return "\n\n".join(lines)
+
+
+SUMMARY_METRICS = ("fid", "intra_fid", "recall", "coverage", "precision", "conditional_accuracy")
+
+
+def levers_summary(rows: list | tuple, minutes: float = 10.0) -> str:
+    """What each lever bought, one row per lever measured beside a baseline on the same seeds: `rows` is
+    ((lever, how it was measured, [baseline results, one per seed], [the lever's results]), ...). FID and
+    intra-class FID as a ratio to the baseline's (below 1 is better), the others as a difference of the means,
+    the steps as a ratio; each cell says in how many seeds the lever was ahead."""
+    at = f"{minutes:g}"
+    if missing := _not_measured([name for *_, baseline, names in rows for name in (*baseline, *names)]):
+        return missing
+    header = ["lever", "measured", *(QUALITY_METRICS[key][0] for key in SUMMARY_METRICS), "steps"]
+    lines = []
+    for lever, how, baseline, names in rows:
+        if len(baseline) != len(names):
+            raise RenderError(f"levers_summary: {lever!r} has {len(names)} results against {len(baseline)} baseline "
+                              "results; give one of each per seed")  # fmt: skip
+        before = [r[name].condgan.eval_at_minutes[at] for name in baseline]
+        after = [r[name].condgan.eval_at_minutes[at] for name in names]
+        cells = []
+        for key in SUMMARY_METRICS:
+            old, new = [e.metrics[key] for e in before], [e.metrics[key] for e in after]
+            lower = key in LOWER_IS_BETTER
+            wins = sum((b < a) if lower else (b > a) for a, b in zip(old, new, strict=True))
+            change = (f"{fmt(_mean(new) / _mean(old), '.2f')}×" if lower
+                      else f"{'+' if _mean(new) >= _mean(old) else '−'}{fmt(abs(_mean(new) - _mean(old)), '.3f')}")
+            cells.append(f"{change} ({wins}/{len(new)})")
+        steps = _mean([e.step for e in after]) / _mean([e.step for e in before])
+        lines.append([lever, how, *cells, f"{fmt(steps, '.2f')}×"])
+    note = (f"At **{at} minutes**, each lever against its baseline on the same seeds: FID and intra-class FID as the "
+            "ratio of the means (below 1 is better), the others as the difference of the means; in brackets, in how "
+            "many seeds the lever was ahead.")  # fmt: skip
+    return "\n\n".join([note, table(header, lines, right=tuple(range(2, len(header))))])
+
+
+def mean_at(names: list | tuple, key: str, minutes: float = 10.0) -> float:
+    """The mean of one metric (`fid`, `recall`, ...; `step` for the steps) over time_to_quality.py results, one
+    per seed, at a minute point of their full evaluations."""
+    evaluations = [r[name].condgan.eval_at_minutes[f"{minutes:g}"] for name in names]
+    return _mean([e.step if key == "step" else e.metrics[key] for e in evaluations])

@@ -10,7 +10,14 @@ from __future__ import annotations
 import statistics
 
 from docdata import RESULTS, Files, Pretrained, RenderError, best_marked, figure, fmt, source, table
-from quality_tables import steps_ratio, time_to_quality_curve, time_to_quality_goals, time_to_quality_recipes
+from quality_tables import (
+    levers_summary,
+    mean_at,
+    steps_ratio,
+    time_to_quality_curve,
+    time_to_quality_goals,
+    time_to_quality_recipes,
+)
 
 r = Files(RESULTS)
 p = Pretrained()
@@ -469,6 +476,6 @@ TABLES = {f.__name__: f for f in (recipe_table, pix, pix2pix_table, throughput_t
                                   median_round_ratio, profile_parts_table, top_ops_table, profile_floor_table,
                                   thread_policy_table, sample_throughput_table, time_to_quality_table,
                                   time_to_quality_goals, time_to_quality_recipes, time_to_quality_curve, steps_ratio,
-                                  steps_at, pretrained_table,
+                                  steps_at, levers_summary, mean_at, pretrained_table,
                                   models_table, sketch_results, web_load_results, results_table, translation_256_table,
                                   cyclegan_results, cyclegan_compare)}  # fmt: skip
