@@ -259,7 +259,6 @@ def levers_summary(rows: list | tuple, minutes: float = 10.0) -> str:
 
 
 def mean_at(names: list | tuple, key: str, minutes: float = 10.0) -> float:
-    """The mean of one metric (`fid`, `recall`, ...; `step` for the steps) over time_to_quality.py results, one
-    per seed, at a minute point of their full evaluations."""
-    evaluations = [r[name].condgan.eval_at_minutes[f"{minutes:g}"] for name in names]
-    return _mean([e.step if key == "step" else e.metrics[key] for e in evaluations])
+    """The mean of one metric (`fid`, `recall`, ...) over time_to_quality.py results, one per seed, at a minute
+    point of their full evaluations (steps: `steps_ratio`)."""
+    return _mean([r[name].condgan.eval_at_minutes[f"{minutes:g}"].metrics[key] for name in names])

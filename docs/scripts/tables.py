@@ -20,11 +20,11 @@ from quality_tables import (
 )
 
 r = Files(RESULTS)
+p = Pretrained()
 
 # time_to_quality.py runs of the default recipe as it now stands (mode seeking 0.1), seeds 0, 1 and 2: the README's
 # number for `condgan train`
 DEFAULT_RECIPE_SEEDS = [f"time_to_quality_15_amx_ms_seed{seed}" for seed in (0, 1, 2)]
-p = Pretrained()
 
 
 # ----------------------------------------------------------------------------- class-conditional recipes
